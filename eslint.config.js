@@ -1,0 +1,52 @@
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+import krux from "./eslint/subsystem-boundaries.js";
+
+const outboundNetwork = {
+  paths: [
+    { name: "node:https", message: "Outbound network belongs to src/egress/ only; local IPC uses core's unixRequest." },
+    { name: "https", message: "Outbound network belongs to src/egress/ only." },
+    { name: "node:dgram", message: "UDP belongs to src/egress/ only." },
+    { name: "node:tls", message: "TLS client connections belong to src/egress/ only." },
+  ],
+};
+
+export default tseslint.config(
+  { ignores: ["dist/**", "node_modules/**", ".kruxos/**", ".kruxos-build/**", "native/**", "result*"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    plugins: { krux },
+    rules: {
+      "krux/subsystem-boundaries": "error",
+      "no-eval": "error",
+      "no-new-func": "error",
+      "no-implied-eval": "error",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "Property[key.name='shell'][value.value=true]",
+          message: "Never run a shell: pass an argv array to execFile/spawn.",
+        },
+        {
+          selector: "CallExpression[callee.property.name=/^(exec|execSync)$/]",
+          message: "child_process.exec runs a shell; use execFile/spawn with an argv array.",
+        },
+        {
+          selector: "CallExpression[callee.name='fetch']",
+          message: "Outbound network belongs to src/egress/ only.",
+        },
+      ],
+    },
+  },
+  {
+    files: ["src/**/*.ts"],
+    ignores: ["src/egress/**"],
+    rules: { "no-restricted-imports": ["error", outboundNetwork] },
+  },
+  {
+    files: ["tests/**/*.ts", "scripts/**/*.ts"],
+    rules: { "no-restricted-syntax": "off" },
+  },
+);

@@ -1,0 +1,62 @@
+// Local lint rules that turn KruxOS's architecture and security lessons into errors with a reason.
+// The subsystem order is written once here and in docs/architecture.md (a unit test keeps them equal).
+import path from "node:path";
+
+/** Lower number = lower layer. A subsystem may import only subsystems of a strictly lower layer. */
+export const LAYERS = {
+  core: 0,
+  config: 1,
+  policy: 2,
+  capabilities: 3,
+  sandbox: 4,
+  egress: 4,
+  vault: 4,
+  audit: 4,
+  state: 4,
+  approvals: 4,
+  gateway: 5,
+  supervision: 5,
+  appliance: 6,
+  cli: 7,
+};
+
+function subsystemOf(file) {
+  const parts = path.normalize(file).split(path.sep);
+  const i = parts.lastIndexOf("src");
+  if (i < 0 || i + 1 >= parts.length) return undefined;
+  const name = parts[i + 1];
+  return { name, srcRoot: parts.slice(0, i + 1).join(path.sep), rest: parts.slice(i + 2) };
+}
+
+const boundaries = {
+  meta: {
+    type: "problem",
+    docs: { description: "Subsystems import each other only through index.ts and only downwards." },
+    schema: [],
+  },
+  create(context) {
+    const file = context.filename;
+    const self = subsystemOf(file);
+    if (!self || !(self.name in LAYERS)) return {};
+    return {
+      ImportDeclaration(node) {
+        const spec = node.source.value;
+        if (typeof spec !== "string" || !spec.startsWith(".")) return;
+        const target = subsystemOf(path.resolve(path.dirname(file), spec));
+        if (!target || target.name === self.name) return;
+        if (!(target.name in LAYERS)) {
+          context.report({ node, message: `'${target.name}' is not a known subsystem; add it to docs/architecture.md and eslint/subsystem-boundaries.js.` });
+          return;
+        }
+        if (target.rest.join("/") !== "index.js") {
+          context.report({ node, message: `Import '${target.name}' through its door '../${target.name}/index.js', not its inner file '${spec}'.` });
+        }
+        if (LAYERS[target.name] >= LAYERS[self.name]) {
+          context.report({ node, message: `'${self.name}' (layer ${LAYERS[self.name]}) must not import '${target.name}' (layer ${LAYERS[target.name]}): dependencies point one way, see docs/architecture.md.` });
+        }
+      },
+    };
+  },
+};
+
+export default { rules: { "subsystem-boundaries": boundaries } };

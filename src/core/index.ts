@@ -1,0 +1,14 @@
+// core: the shared vocabulary of the appliance — errors, logging, metrics registries, atomic files,
+// canonical JSON, local unix-socket IPC and the application root. It owns no policy, no config and
+// no I/O beyond those primitives, and imports no other subsystem.
+export { ERROR_CATALOGUE, KruxError, asKruxError } from "./errors.js";
+export type { ErrorCode, ErrorSpec } from "./errors.js";
+export { createLogger } from "./logger.js";
+export type { Logger, LoggerOptions } from "./logger.js";
+export { writeFileAtomic, ensureDir } from "./fs.js";
+export { canonicalJson, deepFreeze } from "./canonical-json.js";
+export type { Json } from "./canonical-json.js";
+export { createRegistry, mergeExpositions, Registry, Counter, Gauge, Histogram } from "./metrics.js";
+export { unixRequest } from "./ipc.js";
+export type { IpcResponse } from "./ipc.js";
+export { appRoot, appVersion } from "./app-root.js";
