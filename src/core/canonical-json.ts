@@ -1,6 +1,7 @@
-// Canonical JSON: object keys sorted by code unit, no insignificant whitespace. It is byte-equal to
-// Nix's builtins.toJSON for the values a manifest can hold (strings, integers, booleans, lists,
-// attribute sets), which lets the Nix generators and `kruxos config render` agree to the byte.
+// Canonical JSON: object keys sorted by code unit, no insignificant whitespace. nix/lib.nix's
+// toCanonicalJSON produces the same bytes for the values a manifest can hold (strings without
+// control characters, integers, booleans, lists, attribute sets), which lets the Nix generators
+// and `kruxos config render` agree to the byte.
 
 export type Json = null | boolean | number | string | readonly Json[] | { readonly [k: string]: Json };
 

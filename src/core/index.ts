@@ -12,3 +12,5 @@ export { createRegistry, mergeExpositions, Registry, Counter, Gauge, Histogram }
 export { unixRequest } from "./ipc.js";
 export type { IpcResponse } from "./ipc.js";
 export { appRoot, appVersion } from "./app-root.js";
+export { worst } from "./health.js";
+export type { ComponentHealth, HealthStatus } from "./health.js";

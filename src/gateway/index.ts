@@ -1,0 +1,7 @@
+// gateway: the data plane on the agent port — probes and the runtime contract now, then
+// authentication, JSON-RPC, MCP and the call pipeline. It maps KruxError codes to wire errors;
+// it never reaches into supervision, and data-plane subsystems never import it.
+export { createAgentServer } from "./agent-server.js";
+export type { AgentServerDeps } from "./agent-server.js";
+export { Readiness } from "./readiness.js";
+export type { ReadinessOptions, ReadyBody } from "./readiness.js";

@@ -1,0 +1,16 @@
+// sandbox: the native helper `kruxos-sandbox` as the rest of the appliance sees it — where the
+// binary lives, probing which kernel sandbox layers actually work on this host, and reporting
+// them for /health, /v1/meta and `kruxos sandbox diagnose`. It owns the helper's command line and
+// the probe format. It does not decide which layers are required (the manifest's
+// [sandbox].require, validated by config) nor turn a diagnosis into health status or refusals
+// (its callers do, with missingRequired).
+export {
+  LAYER_NAMES,
+  PROBE_VERSION,
+  helperPath,
+  probeSandbox,
+  parseProbeOutput,
+  missingRequired,
+  formatDiagnosis,
+} from "./probe.js";
+export type { LayerName, LayerStatus, SandboxDiagnosis } from "./probe.js";
