@@ -38,23 +38,37 @@ const boundaries = {
     const file = context.filename;
     const self = subsystemOf(file);
     if (!self || !(self.name in LAYERS)) return {};
+    const check = (node) => {
+      if (!node.source) return;
+      const spec = node.source.value;
+      if (typeof spec !== "string" || !spec.startsWith(".")) return;
+      const target = subsystemOf(path.resolve(path.dirname(file), spec));
+      if (!target || target.name === self.name) return;
+      if (!(target.name in LAYERS)) {
+        context.report({
+          node,
+          message: `'${target.name}' is not a known subsystem; add it to docs/architecture.md and eslint/subsystem-boundaries.js.`,
+        });
+        return;
+      }
+      if (target.rest.join("/") !== "index.js") {
+        context.report({
+          node,
+          message: `Import '${target.name}' through its door '../${target.name}/index.js', not its inner file '${spec}'.`,
+        });
+      }
+      if (LAYERS[target.name] >= LAYERS[self.name]) {
+        context.report({
+          node,
+          message: `'${self.name}' (layer ${LAYERS[self.name]}) must not import '${target.name}' (layer ${LAYERS[target.name]}): dependencies point one way, see docs/architecture.md.`,
+        });
+      }
+    };
     return {
-      ImportDeclaration(node) {
-        const spec = node.source.value;
-        if (typeof spec !== "string" || !spec.startsWith(".")) return;
-        const target = subsystemOf(path.resolve(path.dirname(file), spec));
-        if (!target || target.name === self.name) return;
-        if (!(target.name in LAYERS)) {
-          context.report({ node, message: `'${target.name}' is not a known subsystem; add it to docs/architecture.md and eslint/subsystem-boundaries.js.` });
-          return;
-        }
-        if (target.rest.join("/") !== "index.js") {
-          context.report({ node, message: `Import '${target.name}' through its door '../${target.name}/index.js', not its inner file '${spec}'.` });
-        }
-        if (LAYERS[target.name] >= LAYERS[self.name]) {
-          context.report({ node, message: `'${self.name}' (layer ${LAYERS[self.name]}) must not import '${target.name}' (layer ${LAYERS[target.name]}): dependencies point one way, see docs/architecture.md.` });
-        }
-      },
+      ImportDeclaration: check,
+      ImportExpression: check,
+      ExportNamedDeclaration: check,
+      ExportAllDeclaration: check,
     };
   },
 };

@@ -47,7 +47,9 @@ async function main(argv: string[]): Promise<number> {
   if (values.epoch !== undefined) {
     epoch = Number(values.epoch);
     if (!/^\d+$/.test(values.epoch) || !Number.isSafeInteger(epoch)) {
-      process.stderr.write(`build-image: --epoch must be a whole number of seconds, got ${values.epoch}\n`);
+      process.stderr.write(
+        `build-image: --epoch must be a whole number of seconds, got ${values.epoch}\n`,
+      );
       return 2;
     }
   }
@@ -64,7 +66,9 @@ async function main(argv: string[]): Promise<number> {
       log: (line) => process.stderr.write(`${line}\n`),
     });
     const totalMs = Math.round(performance.now() - started);
-    process.stdout.write(values.json ? JSON.stringify(toJson(result, totalMs)) + "\n" : toLines(result, totalMs));
+    process.stdout.write(
+      values.json ? JSON.stringify(toJson(result, totalMs)) + "\n" : toLines(result, totalMs),
+    );
     return 0;
   } catch (err) {
     const message = err instanceof BuildError ? err.message : ((err as Error).stack ?? String(err));
@@ -81,7 +85,12 @@ function toJson(r: BuildResult, totalMs: number): Record<string, unknown> {
     image_bytes: r.imageBytes ?? null,
     image_id: r.imageId,
     manifest_digest: r.manifestDigest,
-    layers: r.layers.map((l) => ({ name: l.name, digest: l.digest, diff_id: l.diffId, size: l.size })),
+    layers: r.layers.map((l) => ({
+      name: l.name,
+      digest: l.digest,
+      diff_id: l.diffId,
+      size: l.size,
+    })),
     app_layer_digest: r.appLayerDigest,
     epoch: r.epoch,
     base_cached: r.baseCached,
@@ -98,7 +107,9 @@ function toLines(r: BuildResult, totalMs: number): string {
     `manifest_digest   ${r.manifestDigest}`,
     `archive           ${r.archivePath}`,
     `archive_bytes     ${r.archiveBytes} (${mib(r.archiveBytes)})`,
-    ...(r.imageBytes !== undefined ? [`image_bytes       ${r.imageBytes} (${mib(r.imageBytes)})`] : []),
+    ...(r.imageBytes !== undefined
+      ? [`image_bytes       ${r.imageBytes} (${mib(r.imageBytes)})`]
+      : []),
     ...r.layers.map(
       (l) =>
         `layer ${l.name.padEnd(12)} ${l.digest} ${mib(l.size)}${l.name === "base" && r.baseCached ? " (cached)" : ""}`,

@@ -12,24 +12,33 @@ const env = { ...process.env };
 if (process.env.KRUXOS_SKIP_IMAGE) {
   console.log("# image: skipped (KRUXOS_SKIP_IMAGE is set); image-mode contract tests will skip");
 } else if (!has("podman") || !has("mmdebstrap")) {
-  console.log("# image: podman or mmdebstrap not installed; image-mode contract tests will skip (CI installs both)");
+  console.log(
+    "# image: podman or mmdebstrap not installed; image-mode contract tests will skip (CI installs both)",
+  );
 } else {
   console.log("# image: building with npm run image (base layer cached under .kruxos-build/cache)");
   const started = Date.now();
-  const out = execFileSync(process.execPath, [path.join(root, "dist", "scripts", "build-image.js"), "--json"], {
-    cwd: root,
-    stdio: ["ignore", "pipe", "inherit"],
-    encoding: "utf8",
-  });
+  const out = execFileSync(
+    process.execPath,
+    [path.join(root, "dist", "scripts", "build-image.js"), "--json"],
+    {
+      cwd: root,
+      stdio: ["ignore", "pipe", "inherit"],
+      encoding: "utf8",
+    },
+  );
   const result = JSON.parse(out.trim().split("\n").at(-1));
   env.KRUXOS_TEST_IMAGE = result.reference;
-  console.log(`# image: ${result.reference} built in ${((Date.now() - started) / 1000).toFixed(1)} s, ${result.image_bytes ?? result.archive_bytes} bytes`);
+  console.log(
+    `# image: ${result.reference} built in ${((Date.now() - started) / 1000).toFixed(1)} s, ${result.image_bytes ?? result.archive_bytes} bytes`,
+  );
 }
 
 const suites = ["dist/tests/unit", "dist/tests/contract"];
 const r = spawnSync(
   process.execPath,
-  ["--test", "--test-reporter=spec", "--test-concurrency=2", ...suites.map((s) => `${s}/**/*.test.js`)],
+  // Node 20 searches directories for *.test.js itself (glob arguments arrived in Node 21).
+  ["--test", "--test-reporter=spec", "--test-concurrency=2", ...suites],
   { cwd: root, env, stdio: "inherit" },
 );
 process.exit(r.status ?? 1);

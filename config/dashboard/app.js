@@ -4,7 +4,9 @@
 const $ = (id) => document.getElementById(id);
 
 async function api(path) {
-  const res = await fetch(path, { headers: { authorization: `Bearer ${sessionStorage.getItem("krx_token") || ""}` } });
+  const res = await fetch(path, {
+    headers: { authorization: `Bearer ${sessionStorage.getItem("krx_token") || ""}` },
+  });
   if (res.status === 401) throw new Error("The token was refused.");
   if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
   return res.json();
@@ -47,4 +49,6 @@ $("connect").addEventListener("click", () => {
 });
 
 if (sessionStorage.getItem("krx_token")) refresh();
-setInterval(() => { if (!$("overview").hidden) refresh(); }, 5000);
+setInterval(() => {
+  if (!$("overview").hidden) refresh();
+}, 5000);

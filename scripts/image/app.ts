@@ -51,7 +51,10 @@ export function appEntries(input: AppLayerInput): AppLayerPlan {
 
   // Configuration assets (policy, capabilities) when the tree has them.
   if (isDir(src("config"))) entries.push(...walkTree(src("config"), `${app}/config`, o));
-  else input.warn("warning: config/ not found; the image will have no bundled policy or capability files");
+  else
+    input.warn(
+      "warning: config/ not found; the image will have no bundled policy or capability files",
+    );
 
   // The launcher the OCI Entrypoint names.
   const launcherIncluded = existsSync(src("bin/kruxos"));
@@ -70,7 +73,9 @@ export function appEntries(input: AppLayerInput): AppLayerPlan {
 
   // The baked manifest and the config rendered from it.
   entries.push(bufferEntry(`${etc}/kruxos.toml`, input.manifest, o));
-  entries.push(bufferEntry(`${etc}/supervisord.conf`, Buffer.from(input.supervisordConf, "utf8"), o));
+  entries.push(
+    bufferEntry(`${etc}/supervisord.conf`, Buffer.from(input.supervisordConf, "utf8"), o),
+  );
 
   return { entries: withParents(entries, o), helperIncluded, launcherIncluded };
 }

@@ -1,7 +1,17 @@
 // The base layer: a Debian minbase root built by mmdebstrap with the manifest's packages, the image
 // user and the appliance directories, re-packed deterministically and cached by its inputs.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { findCompilers } from "./checks.js";
 import { fileDigest, writeLayer, type LayerBlob, type PlannedEntry } from "./layer.js";
@@ -86,7 +96,9 @@ export function baseHookScript(spec: BaseSpec): string {
     `chroot "$root" groupadd --gid ${spec.gid} ${spec.userName}`,
     `chroot "$root" useradd --uid ${spec.uid} --gid ${spec.gid} --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin ${spec.userName}`,
     "# Appliance directories: app and config root-owned (read-only to the user), state owned by the user.",
-    ...(parents.length > 0 ? [`install -d -o 0 -g 0 -m 0755 ${[...new Set(parents)].map(q).join(" ")}`] : []),
+    ...(parents.length > 0
+      ? [`install -d -o 0 -g 0 -m 0755 ${[...new Set(parents)].map(q).join(" ")}`]
+      : []),
     `install -d -o 0 -g 0 -m 0755 ${spec.readOnlyDirs.map(q).join(" ")}`,
     `install -d -o ${spec.uid} -g ${spec.gid} -m 0750 ${spec.privateDirs.map(q).join(" ")}`,
     `install -d -o ${spec.uid} -g ${spec.gid} -m 0755 ${spec.sharedDirs.map(q).join(" ")}`,
@@ -97,6 +109,8 @@ export function baseHookScript(spec: BaseSpec): string {
     'rm -f "$root"/var/cache/debconf/*-old "$root"/var/cache/ldconfig/aux-cache',
     'rm -f "$root"/etc/passwd- "$root"/etc/group- "$root"/etc/shadow- "$root"/etc/gshadow- "$root"/etc/subuid- "$root"/etc/subgid-',
     'rm -f "$root"/etc/resolv.conf "$root"/etc/hostname',
+    "# Directories left empty by the dpkg path excludes.",
+    'find "$root"/usr/share/doc "$root"/usr/share/man "$root"/usr/share/info "$root"/usr/share/locale -mindepth 1 -depth -type d -empty -delete',
     "",
   ];
   return lines.join("\n");
@@ -129,6 +143,7 @@ export async function baseLayer(spec: BaseSpec, opts: BaseBuildOptions): Promise
     const hit = await readCache(blobPath, metaPath, key);
     if (hit) {
       opts.log(`base: using cached layer ${path.relative(process.cwd(), blobPath) || blobPath}`);
+      markUsed(metaPath, opts.cacheDir);
       return { ...hit, cached: true, cacheKey: key };
     }
   }
@@ -137,7 +152,7 @@ export async function baseLayer(spec: BaseSpec, opts: BaseBuildOptions): Promise
   await runMmdebstrap(spec, rootfsTar, opts);
 
   opts.log("base: re-packing the root deterministically");
-  const entries = repack(indexTar(rootfsTar), rootfsTar);
+  const entries = repack(indexTar(rootfsTar), rootfsTar, spec);
   mkdirSync(opts.cacheDir, { recursive: true });
   const partial = path.join(opts.tmpDir, "base.tar.gz");
   const blob = await writeLayer(partial, entries);
@@ -167,10 +182,35 @@ export async function baseLayer(spec: BaseSpec, opts: BaseBuildOptions): Promise
   const metaTmp = `${metaPath}.${process.pid}.tmp`;
   writeFileSync(metaTmp, JSON.stringify(meta) + "\n");
   renameSync(metaTmp, metaPath);
+  markUsed(metaPath, opts.cacheDir);
   return { ...blob, path: blobPath, cached: false, cacheKey: key };
 }
 
-async function readCache(blobPath: string, metaPath: string, key: string): Promise<LayerBlob | undefined> {
+/** How many base layers (distinct suites/package sets) the cache keeps, most recently used first. */
+const BASE_CACHE_KEEP = 3;
+
+/** Record that a cache entry was used now, and drop the least recently used beyond BASE_CACHE_KEEP. */
+function markUsed(metaPath: string, cacheDir: string): void {
+  const now = new Date();
+  utimesSync(metaPath, now, now);
+  const entries = readdirSync(cacheDir)
+    .filter((f) => /^base-[0-9a-f]+\.json$/.test(f))
+    .map((f) => ({
+      stem: f.slice(0, -".json".length),
+      used: statSync(path.join(cacheDir, f)).mtimeMs,
+    }))
+    .sort((a, b) => b.used - a.used);
+  for (const { stem } of entries.slice(BASE_CACHE_KEEP)) {
+    rmSync(path.join(cacheDir, `${stem}.json`), { force: true });
+    rmSync(path.join(cacheDir, `${stem}.tar.gz`), { force: true });
+  }
+}
+
+async function readCache(
+  blobPath: string,
+  metaPath: string,
+  key: string,
+): Promise<LayerBlob | undefined> {
   if (!existsSync(blobPath) || !existsSync(metaPath)) return undefined;
   let meta: CacheMeta;
   try {
@@ -191,7 +231,11 @@ async function readCache(blobPath: string, metaPath: string, key: string): Promi
   };
 }
 
-async function runMmdebstrap(spec: BaseSpec, outTar: string, opts: BaseBuildOptions): Promise<void> {
+async function runMmdebstrap(
+  spec: BaseSpec,
+  outTar: string,
+  opts: BaseBuildOptions,
+): Promise<void> {
   const asRoot = process.getuid?.() === 0;
   const mode = asRoot ? "root" : "unshare";
   const env: NodeJS.ProcessEnv = { ...process.env, SOURCE_DATE_EPOCH: String(BASE_EPOCH) };
@@ -222,14 +266,14 @@ async function runMmdebstrap(spec: BaseSpec, outTar: string, opts: BaseBuildOpti
 }
 
 /**
- * mmdebstrap's entries as base-layer entries: sorted by name, one fixed mtime, numeric ownership and
- * modes kept, device nodes under /dev dropped (the runtime provides /dev), and hard links re-pointed
- * so the first name of each link group in archive order carries the content.
+ * mmdebstrap's entries as base-layer entries: one fixed mtime, numeric ownership, modes and xattrs
+ * kept, the contents of EMPTIED_DIRS and any device node dropped, hard links re-pointed so the first
+ * name of each link group in archive order carries the content (the writer sorts by name).
  */
-function repack(indexed: readonly IndexedEntry[], tarFile: string): PlannedEntry[] {
+function repack(indexed: readonly IndexedEntry[], tarFile: string, spec: BaseSpec): PlannedEntry[] {
   const kept = indexed.filter(({ header: h }) => {
     if (h.name === "") return false;
-    if (h.name.startsWith("dev/")) return false;
+    if (EMPTIED_DIRS.some((d) => h.name.startsWith(`${d}/`))) return false;
     if (h.type === "char" || h.type === "block") return false;
     return true;
   });
@@ -263,7 +307,7 @@ function repack(indexed: readonly IndexedEntry[], tarFile: string): PlannedEntry
     for (const n of sortedNames) linkTo.set(n, { first, holder: holderEntry });
   }
 
-  return kept.map(({ header: h, dataOffset }) => {
+  const entries: PlannedEntry[] = kept.map(({ header: h, dataOffset }) => {
     const link = linkTo.get(h.name);
     if (link) {
       const src = link.holder.header;
@@ -274,12 +318,47 @@ function repack(indexed: readonly IndexedEntry[], tarFile: string): PlannedEntry
           content: { kind: "file" as const, path: tarFile, offset: link.holder.dataOffset },
         };
       }
-      return { header: { name: h.name, type: "hardlink" as const, ...common, size: 0, linkname: link.first } };
+      return {
+        header: {
+          name: h.name,
+          type: "hardlink" as const,
+          ...common,
+          size: 0,
+          linkname: link.first,
+        },
+      };
     }
     const header = { ...h, mtime: BASE_EPOCH };
-    return h.type === "file" ? { header, content: { kind: "file" as const, path: tarFile, offset: dataOffset } } : { header };
+    return h.type === "file"
+      ? { header, content: { kind: "file" as const, path: tarFile, offset: dataOffset } }
+      : { header };
   });
+  return [...entries, ...missingApplianceDirs(spec, new Set(kept.map((e) => e.header.name)))];
 }
+
+/**
+ * The hook creates the appliance directories, but mmdebstrap's own cleanup, which runs after the
+ * hooks, empties /run; add back any that did not survive, with the same owner and mode.
+ */
+function missingApplianceDirs(spec: BaseSpec, present: ReadonlySet<string>): PlannedEntry[] {
+  const wanted = [
+    ...spec.readOnlyDirs.map((d) => ({ d, uid: 0, gid: 0, mode: 0o755 })),
+    ...spec.privateDirs.map((d) => ({ d, uid: spec.uid, gid: spec.gid, mode: 0o750 })),
+    ...spec.sharedDirs.map((d) => ({ d, uid: spec.uid, gid: spec.gid, mode: 0o755 })),
+  ];
+  return wanted
+    .map(({ d, uid, gid, mode }) => ({ name: d.replace(/^\/+/, ""), uid, gid, mode }))
+    .filter(({ name }) => !present.has(name))
+    .map(({ name, uid, gid, mode }) => ({
+      header: { name, type: "dir" as const, mode, uid, gid, mtime: BASE_EPOCH, size: 0 },
+    }));
+}
+
+/**
+ * Directories whose contents never go into the base: device nodes (the runtime provides /dev), and
+ * the apt lists, apt cache and logs that mmdebstrap's cleanup recreates after the hook removed them.
+ */
+const EMPTIED_DIRS = ["dev", "var/lib/apt/lists", "var/cache/apt", "var/log"];
 
 const SAFE_PATH = /^\/[A-Za-z0-9._/-]+$/;
 const SAFE_PACKAGE = /^[a-z0-9][a-z0-9+.-]*(?::[a-z0-9-]+)?$/;
@@ -287,17 +366,22 @@ const SAFE_SUITE = /^[a-z0-9][a-z0-9.-]*$/;
 
 function safePath(p: string): string {
   if (!SAFE_PATH.test(p) || p.split("/").includes("..")) {
-    throw new BuildError(`image path ${JSON.stringify(p)} must be absolute and use only [A-Za-z0-9._/-]`);
+    throw new BuildError(
+      `image path ${JSON.stringify(p)} must be absolute and use only [A-Za-z0-9._/-]`,
+    );
   }
   return p;
 }
 
 function validateSpec(spec: BaseSpec): void {
-  if (!SAFE_SUITE.test(spec.suite)) throw new BuildError(`[image].debian_suite ${JSON.stringify(spec.suite)} is not a suite name`);
+  if (!SAFE_SUITE.test(spec.suite))
+    throw new BuildError(`[image].debian_suite ${JSON.stringify(spec.suite)} is not a suite name`);
   for (const p of spec.packages) {
-    if (!SAFE_PACKAGE.test(p)) throw new BuildError(`[image].packages: ${JSON.stringify(p)} is not a Debian package name`);
+    if (!SAFE_PACKAGE.test(p))
+      throw new BuildError(`[image].packages: ${JSON.stringify(p)} is not a Debian package name`);
   }
   if (spec.packages.length === 0) throw new BuildError("[image].packages is empty");
-  if (!/^[a-z_][a-z0-9_-]*$/.test(spec.userName)) throw new BuildError(`invalid image user name ${spec.userName}`);
+  if (!/^[a-z_][a-z0-9_-]*$/.test(spec.userName))
+    throw new BuildError(`invalid image user name ${spec.userName}`);
   for (const d of [...spec.readOnlyDirs, ...spec.privateDirs, ...spec.sharedDirs]) safePath(d);
 }

@@ -9,7 +9,16 @@
 //   8. load          podman load + tag (optional)
 // Layers 2–4 carry a constant mtime so they stay identical across commits; the app layer and the
 // `created` time use the build epoch (SOURCE_DATE_EPOCH, else HEAD's commit time, else 0).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+} from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
@@ -19,8 +28,15 @@ import { appEntries, nodeRuntimeEntries } from "./app.js";
 import { BASE_EPOCH, baseLayer, DEBIAN_MIRROR } from "./base.js";
 import { findCompilers } from "./checks.js";
 import { dependencyEntries, productionPackages } from "./deps.js";
-import { writeLayer } from "./layer.js";
-import { imageConfig, imageIndex, imageManifest, ociPlatform, writeOciArchive, type NamedLayer } from "./oci.js";
+import { writeLayer, writeLayerCached, type CachedLayerBlob } from "./layer.js";
+import {
+  imageConfig,
+  imageIndex,
+  imageManifest,
+  ociPlatform,
+  writeOciArchive,
+  type NamedLayer,
+} from "./oci.js";
 import { loadIntoPodman } from "./podman.js";
 import { BuildError, haveCommand, run } from "./proc.js";
 
@@ -104,7 +120,9 @@ export async function buildImage(opts: BuildOptions = {}): Promise<BuildResult> 
   const reference = `${m.image.name}:${m.image.tag}`;
   const out = path.resolve(opts.out ?? path.join(buildDir, `kruxos-${m.image.tag}.oci.tar`));
   const manifestBytes = readFileSync(manifestPath);
-  if (sha256Hex(manifestBytes) !== loaded.sha256) throw new BuildError(`${manifestPath} changed while loading it`);
+  if (sha256Hex(manifestBytes) !== loaded.sha256) {
+    throw new BuildError(`${manifestPath} changed while loading it`);
+  }
   const [uid, gid] = parseImageUser(m.image.user);
   const epoch = await resolveEpoch(repoRoot, opts.epoch);
   const created = new Date(epoch * 1000).toISOString();
@@ -113,10 +131,13 @@ export async function buildImage(opts: BuildOptions = {}): Promise<BuildResult> 
 
   // Fail before the long steps when a needed tool is missing.
   if (load && !(await haveCommand("podman"))) {
-    throw new BuildError("podman is not installed (needed to load the image); install it with: apt-get install podman runc, or pass --no-load");
+    throw new BuildError(
+      "podman is not installed (needed to load the image); install it with: apt-get install podman runc, or pass --no-load",
+    );
   }
 
   mkdirSync(path.join(buildDir, "tmp"), { recursive: true });
+  mkdirSync(cacheDir, { recursive: true });
   const tmpDir = mkdtempSync(path.join(buildDir, "tmp", "build-"));
   const partialArchive = `${out}.partial-${process.pid}`;
   const stopOnSignal = cleanupOnSignal(() => {
@@ -147,18 +168,29 @@ export async function buildImage(opts: BuildOptions = {}): Promise<BuildResult> 
     // 3. node-runtime
     const nodeBinary = realpathSync(process.execPath);
     const runtime = await step("node-runtime", () =>
-      writeLayer(path.join(tmpDir, "node-runtime.tar.gz"), nodeRuntimeEntries(nodeBinary, BASE_EPOCH)),
+      writeLayerCached(
+        "node-runtime",
+        nodeRuntimeEntries(nodeBinary, BASE_EPOCH),
+        cacheDir,
+        tmpDir,
+      ),
     );
-    log(`node-runtime: ${nodeBinary} ${process.version} → /usr/local/bin/node, ${runtime.digest}`);
+    log(
+      `node-runtime: ${nodeBinary} ${process.version} → /usr/local/bin/node, ${runtime.digest}${cachedNote(runtime)}`,
+    );
 
     // 4. dependencies
     const deps = await step("dependencies", async () => {
       const packages = await productionPackages(repoRoot);
-      const blob = await writeLayer(
-        path.join(tmpDir, "dependencies.tar.gz"),
+      const blob = await writeLayerCached(
+        "dependencies",
         dependencyEntries(repoRoot, packages, m.paths.app, BASE_EPOCH),
+        cacheDir,
+        tmpDir,
       );
-      log(`dependencies: ${packages.length} production packages, ${blob.digest} (${mib(blob.size)})`);
+      log(
+        `dependencies: ${packages.length} production packages, ${blob.digest} (${mib(blob.size)})${cachedNote(blob)}`,
+      );
       return blob;
     });
 
@@ -180,9 +212,21 @@ export async function buildImage(opts: BuildOptions = {}): Promise<BuildResult> 
     });
 
     const layers: NamedLayer[] = [
-      { name: "base", createdBy: baseCreatedBy(m.image.debian_suite, m.image.packages), blob: base },
-      { name: "node-runtime", createdBy: `node ${process.version} → /usr/local/bin/node`, blob: runtime },
-      { name: "dependencies", createdBy: `npm ls --omit=dev → ${m.paths.app}/node_modules`, blob: deps },
+      {
+        name: "base",
+        createdBy: baseCreatedBy(m.image.debian_suite, m.image.packages),
+        blob: base,
+      },
+      {
+        name: "node-runtime",
+        createdBy: `node ${process.version} → /usr/local/bin/node`,
+        blob: runtime,
+      },
+      {
+        name: "dependencies",
+        createdBy: `npm ls --omit=dev → ${m.paths.app}/node_modules`,
+        blob: deps,
+      },
       { name: "app", createdBy: `kruxos app → ${m.paths.app}, ${m.paths.etc}`, blob: app.blob },
     ];
 
@@ -215,6 +259,11 @@ export async function buildImage(opts: BuildOptions = {}): Promise<BuildResult> 
       const result = await step("load", () => loadIntoPodman(out, reference, config.digest));
       imageBytes = result.imageBytes;
       log(`load: podman has ${reference} (${mib(imageBytes)})`);
+      if (result.replacedImageId) {
+        log(
+          `load: removed the previous, now untagged ${reference} image ${result.replacedImageId.slice(0, 12)}`,
+        );
+      }
     }
 
     const summary = layers.map((l) => ({
@@ -266,7 +315,8 @@ function readManifest(file: string): LoadedManifest {
 /** "1000:1000" → [1000, 1000]; "1000" → [1000, 1000]. */
 export function parseImageUser(user: string): [number, number] {
   const match = /^(\d+)(?::(\d+))?$/.exec(user);
-  if (!match) throw new BuildError(`[image].user must be numeric "uid:gid", got ${JSON.stringify(user)}`);
+  if (!match)
+    throw new BuildError(`[image].user must be numeric "uid:gid", got ${JSON.stringify(user)}`);
   const uid = Number(match[1]);
   const gid = Number(match[2] ?? match[1]);
   if (uid === 0 || gid === 0) throw new BuildError("[image].user must not be root");
@@ -276,7 +326,8 @@ export function parseImageUser(user: string): [number, number] {
 /** The build epoch: explicit, else SOURCE_DATE_EPOCH, else HEAD's commit time, else 0. */
 export async function resolveEpoch(repoRoot: string, explicit?: number): Promise<number> {
   const check = (value: number, from: string): number => {
-    if (!Number.isSafeInteger(value) || value < 0) throw new BuildError(`${from} must be a non-negative integer, got ${value}`);
+    if (!Number.isSafeInteger(value) || value < 0)
+      throw new BuildError(`${from} must be a non-negative integer, got ${value}`);
     return value;
   };
   if (explicit !== undefined) return check(explicit, "epoch");
@@ -295,9 +346,12 @@ export async function resolveEpoch(repoRoot: string, explicit?: number): Promise
 
 function assertNoCompilers(layers: readonly NamedLayer[]): void {
   const found: string[] = [];
-  for (const l of layers) found.push(...findCompilers(l.blob.names).map((n) => `${n} (${l.name} layer)`));
+  for (const l of layers)
+    found.push(...findCompilers(l.blob.names).map((n) => `${n} (${l.name} layer)`));
   if (found.length > 0) {
-    throw new BuildError(`the image must not contain compilers or build tools, found: ${found.join(", ")}`);
+    throw new BuildError(
+      `the image must not contain compilers or build tools, found: ${found.join(", ")}`,
+    );
   }
 }
 
@@ -357,7 +411,10 @@ function sha256Hex(data: Buffer): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
+function cachedNote(blob: CachedLayerBlob): string {
+  return blob.cached ? ", cached" : "";
+}
+
 function mib(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
-

@@ -19,10 +19,15 @@ export async function productionPackages(repoRoot: string): Promise<string[]> {
     if (abs === "") continue;
     const rel = path.relative(root, abs);
     if (rel === "") continue; // the project itself
-    if (rel.startsWith("..") || path.isAbsolute(rel) || !rel.startsWith("node_modules" + path.sep)) {
+    if (
+      rel.startsWith("..") ||
+      path.isAbsolute(rel) ||
+      !rel.startsWith("node_modules" + path.sep)
+    ) {
       throw new BuildError(`production dependency outside node_modules is not supported: ${abs}`);
     }
-    if (!existsSync(abs)) throw new BuildError(`npm lists ${rel} but it is not installed; run: npm ci`);
+    if (!existsSync(abs))
+      throw new BuildError(`npm lists ${rel} but it is not installed; run: npm ci`);
     dirs.add(rel.split(path.sep).join("/"));
   }
   if (dirs.size === 0) throw new BuildError("npm lists no production dependencies; run: npm ci");

@@ -1,10 +1,19 @@
 // Writing layers and archives: a sorted list of planned entries becomes a tar stream, hashed as it
 // is written (diff_id), and for layers gzip-compressed with a fixed header and hashed again (digest).
 import { createHash } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import {
+  createWriteStream,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { open } from "node:fs/promises";
 import { once } from "node:events";
-import { Transform, type Writable } from "node:stream";
+import path from "node:path";
+import { Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { constants as zlibConstants, createGzip } from "node:zlib";
 import { compareNames, encodeHeader, END_OF_ARCHIVE, padding, type TarHeader } from "./tar.js";
@@ -45,7 +54,9 @@ export function sortEntries(entries: readonly PlannedEntry[]): PlannedEntry[] {
   for (const e of sorted) {
     if (seen.has(e.header.name)) throw new Error(`duplicate path in layer: ${e.header.name}`);
     if (e.header.type === "hardlink" && !seen.has(e.header.linkname ?? "")) {
-      throw new Error(`hard link ${e.header.name} points to ${e.header.linkname}, which is not before it`);
+      throw new Error(
+        `hard link ${e.header.name} points to ${e.header.linkname}, which is not before it`,
+      );
     }
     seen.add(e.header.name);
   }
@@ -53,7 +64,10 @@ export function sortEntries(entries: readonly PlannedEntry[]): PlannedEntry[] {
 }
 
 /** Write `entries` (sorted here) as a gzip-compressed layer at `file`. */
-export async function writeLayer(file: string, entries: readonly PlannedEntry[]): Promise<LayerBlob> {
+export async function writeLayer(
+  file: string,
+  entries: readonly PlannedEntry[],
+): Promise<LayerBlob> {
   const sorted = sortEntries(entries);
   const gzip = createGzip({ level: GZIP_LEVEL, strategy: zlibConstants.Z_DEFAULT_STRATEGY });
   const compressedHash = createHash("sha256");
@@ -86,6 +100,58 @@ export async function writeTarFile(
   const out = createWriteStream(file, { mode: 0o644 });
   const done = once(out, "finish").then(() => undefined);
   return writeTarStream(out, sorted, done);
+}
+
+/** The diff_id a layer of `entries` would have, computed without compressing or writing anything. */
+export async function layerDiffId(entries: readonly PlannedEntry[]): Promise<string> {
+  const sink = new Writable({
+    write(_chunk, _encoding, callback) {
+      callback();
+    },
+  });
+  const done = once(sink, "finish").then(() => undefined);
+  return (await writeTarStream(sink, sortEntries(entries), done)).digest;
+}
+
+export interface CachedLayerBlob extends LayerBlob {
+  readonly cached: boolean;
+}
+
+/**
+ * Like writeLayer, but keyed by content: the uncompressed digest is computed first (cheap), and a
+ * compressed layer with that diff_id in `cacheDir` is reused. One entry is kept per `slot`.
+ */
+export async function writeLayerCached(
+  slot: string,
+  entries: readonly PlannedEntry[],
+  cacheDir: string,
+  tmpDir: string,
+): Promise<CachedLayerBlob> {
+  const diffId = await layerDiffId(entries);
+  const stem = path.join(cacheDir, `${slot}-${diffId.replace(/^sha256:/, "").slice(0, 32)}`);
+  const blobPath = `${stem}.tar.gz`;
+  const metaPath = `${stem}.json`;
+  if (existsSync(blobPath) && existsSync(metaPath)) {
+    try {
+      const meta = JSON.parse(readFileSync(metaPath, "utf8")) as Omit<LayerBlob, "path">;
+      if (meta.diffId === diffId && (await fileDigest(blobPath)) === meta.digest) {
+        return { ...meta, path: blobPath, cached: true };
+      }
+    } catch {
+      // unreadable metadata: rebuild below
+    }
+  }
+  const partial = path.join(tmpDir, `${slot}.tar.gz`);
+  const blob = await writeLayer(partial, entries);
+  if (blob.diffId !== diffId) throw new Error(`layer ${slot} changed while it was being written`);
+  for (const old of readdirSync(cacheDir)) {
+    if (old.startsWith(`${slot}-`)) rmSync(path.join(cacheDir, old), { force: true });
+  }
+  renameSync(partial, blobPath);
+  const { path: _path, ...meta } = blob;
+  writeFileSync(`${metaPath}.${process.pid}.tmp`, JSON.stringify(meta) + "\n");
+  renameSync(`${metaPath}.${process.pid}.tmp`, metaPath);
+  return { ...blob, path: blobPath, cached: false };
 }
 
 async function writeTarStream(
@@ -140,7 +206,8 @@ async function copyRange(
     while (done < size) {
       const buf = Buffer.alloc(Math.min(CHUNK, size - done));
       const { bytesRead } = await fh.read(buf, 0, buf.length, offset + done);
-      if (bytesRead === 0) throw new Error(`${file} changed while packing ${name}: expected ${size} bytes`);
+      if (bytesRead === 0)
+        throw new Error(`${file} changed while packing ${name}: expected ${size} bytes`);
       await write(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
       done += bytesRead;
     }

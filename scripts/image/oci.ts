@@ -34,7 +34,8 @@ export function ociPlatform(nodeArch: string = process.arch): Platform {
     mips64el: { architecture: "mips64le" },
   };
   const p = map[nodeArch];
-  if (!p) throw new BuildError(`no OCI architecture name known for node's process.arch ${nodeArch}`);
+  if (!p)
+    throw new BuildError(`no OCI architecture name known for node's process.arch ${nodeArch}`);
   return p;
 }
 
@@ -57,7 +58,11 @@ export interface NamedLayer {
 
 function jsonBlob(doc: unknown): JsonBlob {
   const bytes = Buffer.from(canonicalJson(doc), "utf8");
-  return { bytes, digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}`, size: bytes.length };
+  return {
+    bytes,
+    digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}`,
+    size: bytes.length,
+  };
 }
 
 /** The image configuration: platform, runtime config (rendered from the manifest), layers, history. */
@@ -83,7 +88,11 @@ export function imageManifest(config: Blob, layers: readonly NamedLayer[]): Json
     schemaVersion: 2,
     mediaType: MEDIA_TYPES.manifest,
     config: { mediaType: MEDIA_TYPES.config, digest: config.digest, size: config.size },
-    layers: layers.map((l) => ({ mediaType: MEDIA_TYPES.layer, digest: l.blob.digest, size: l.blob.size })),
+    layers: layers.map((l) => ({
+      mediaType: MEDIA_TYPES.layer,
+      digest: l.blob.digest,
+      size: l.blob.size,
+    })),
   });
 }
 
@@ -91,7 +100,12 @@ export function imageManifest(config: Blob, layers: readonly NamedLayer[]): Json
  * index.json naming the one manifest: `org.opencontainers.image.ref.name` is the tag (OCI layout
  * convention), `io.containerd.image.name` the full reference (what containerd/docker load use).
  */
-export function imageIndex(manifest: Blob, platform: Platform, tag: string, reference: string): JsonBlob {
+export function imageIndex(
+  manifest: Blob,
+  platform: Platform,
+  tag: string,
+  reference: string,
+): JsonBlob {
   return jsonBlob({
     schemaVersion: 2,
     mediaType: MEDIA_TYPES.index,
@@ -100,7 +114,11 @@ export function imageIndex(manifest: Blob, platform: Platform, tag: string, refe
         mediaType: MEDIA_TYPES.manifest,
         digest: manifest.digest,
         size: manifest.size,
-        platform: { architecture: platform.architecture, os: "linux", ...(platform.variant ? { variant: platform.variant } : {}) },
+        platform: {
+          architecture: platform.architecture,
+          os: "linux",
+          ...(platform.variant ? { variant: platform.variant } : {}),
+        },
         annotations: {
           "io.containerd.image.name": reference,
           "org.opencontainers.image.ref.name": tag,

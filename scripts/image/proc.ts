@@ -49,7 +49,11 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions): Pro
     child.on("error", (e: NodeJS.ErrnoException) => {
       if (e.code === "ENOENT") {
         const pkg = APT_PACKAGE[cmd] ?? cmd;
-        reject(new BuildError(`${cmd} is not installed (needed to ${opts.purpose}); install it with: apt-get install ${pkg}`));
+        reject(
+          new BuildError(
+            `${cmd} is not installed (needed to ${opts.purpose}); install it with: apt-get install ${pkg}`,
+          ),
+        );
       } else {
         reject(new BuildError(`cannot run ${cmd} (needed to ${opts.purpose}): ${e.message}`));
       }
@@ -63,7 +67,9 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions): Pro
       }
       const tail = stderr.trimEnd().split("\n").slice(-TAIL_LINES).join("\n");
       const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
-      reject(new BuildError(`${cmd} ${how} while trying to ${opts.purpose}${tail ? `:\n${tail}` : ""}`));
+      reject(
+        new BuildError(`${cmd} ${how} while trying to ${opts.purpose}${tail ? `:\n${tail}` : ""}`),
+      );
     });
   });
 }

@@ -118,7 +118,10 @@ function paxHeaderName(name: string): string {
   const dir = slash < 0 ? "." : name.slice(0, slash);
   const base = slash < 0 ? name : name.slice(slash + 1);
   const full = Buffer.from(`${dir}/PaxHeaders/${base}`, "utf8");
-  return full.subarray(0, 100).toString("utf8").replace(/\uFFFD+$/, "");
+  return full
+    .subarray(0, 100)
+    .toString("utf8")
+    .replace(/\uFFFD+$/, "");
 }
 
 /** Split a long name into ustar prefix (≤155) and name (≤100) at a "/", when possible. */
@@ -204,7 +207,8 @@ export function indexTar(file: string): IndexedEntry[] {
     let longName: string | undefined;
     let longLink: string | undefined;
     for (;;) {
-      if (readSync(fd, block, 0, BLOCK, pos) !== BLOCK) throw new Error(`${file}: truncated archive`);
+      if (readSync(fd, block, 0, BLOCK, pos) !== BLOCK)
+        throw new Error(`${file}: truncated archive`);
       pos += BLOCK;
       if (block.every((x) => x === 0)) break;
       verifyChecksum(block, file, pos - BLOCK);
@@ -232,7 +236,8 @@ export function indexTar(file: string): IndexedEntry[] {
       let name = cString(block.subarray(0, 100));
       if (ustarPrefix) name = `${ustarPrefix}/${name}`;
       name = pax.get("path")?.toString("utf8") ?? longName ?? name;
-      const linkname = pax.get("linkpath")?.toString("utf8") ?? longLink ?? cString(block.subarray(157, 257));
+      const linkname =
+        pax.get("linkpath")?.toString("utf8") ?? longLink ?? cString(block.subarray(157, 257));
       const xattrs = new Map<string, Buffer>();
       for (const [k, v] of pax) {
         if (k.startsWith("SCHILY.xattr.")) xattrs.set(k.slice("SCHILY.xattr.".length), v);
@@ -299,7 +304,8 @@ function entryType(typeflag: string, name: string, file: string): EntryType {
 function verifyChecksum(block: Buffer, file: string, offset: number): void {
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : (block[i] ?? 0);
-  if (readNumber(block, 148, 8) !== sum) throw new Error(`${file}: bad tar header checksum at ${offset}`);
+  if (readNumber(block, 148, 8) !== sum)
+    throw new Error(`${file}: bad tar header checksum at ${offset}`);
 }
 
 /** Octal, or GNU base-256 when the high bit of the first byte is set. */
@@ -310,10 +316,14 @@ function readNumber(block: Buffer, offset: number, width: number): number {
     for (let i = 1; i < width; i++) v = v * 256 + (block[offset + i] ?? 0);
     return v;
   }
-  const text = block
-    .toString("latin1", offset, offset + width)
-    .replace(/^ +/, "")
-    .replace(/[\u0000 ].*$/s, "");
+  // Octal digits, possibly led by spaces and ended by NUL or space.
+  let text = "";
+  for (let i = offset; i < offset + width; i++) {
+    const c = block[i] ?? 0;
+    if (c === 0x20 && text === "") continue;
+    if (c < 0x30 || c > 0x37) break;
+    text += String.fromCharCode(c);
+  }
   return text === "" ? 0 : parseInt(text, 8);
 }
 

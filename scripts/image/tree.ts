@@ -16,15 +16,33 @@ export function dirEntry(name: string, o: EntryOptions, mode = 0o755): PlannedEn
   };
 }
 
-export function bufferEntry(name: string, data: Buffer, o: EntryOptions, mode = 0o644): PlannedEntry {
+export function bufferEntry(
+  name: string,
+  data: Buffer,
+  o: EntryOptions,
+  mode = 0o644,
+): PlannedEntry {
   return {
-    header: { name, type: "file", mode, uid: o.uid ?? 0, gid: o.gid ?? 0, mtime: o.mtime, size: data.length },
+    header: {
+      name,
+      type: "file",
+      mode,
+      uid: o.uid ?? 0,
+      gid: o.gid ?? 0,
+      mtime: o.mtime,
+      size: data.length,
+    },
     content: { kind: "buffer", data },
   };
 }
 
 /** A regular file from the host; `mode` defaults to 0755 if any execute bit is set, else 0644. */
-export function fileEntry(name: string, source: string, o: EntryOptions, mode?: number): PlannedEntry {
+export function fileEntry(
+  name: string,
+  source: string,
+  o: EntryOptions,
+  mode?: number,
+): PlannedEntry {
   const st = statSync(source);
   if (!st.isFile()) throw new Error(`${source} is not a regular file`);
   return {

@@ -45,21 +45,37 @@ export function runtimeArtifacts(ctx: ApplianceContext, withSupervisord: boolean
       probe: { args: ["--version"], expect: /"name":"kruxos-sandbox"/ },
     },
     { name: "git", path: which("git") ?? "git (not on PATH)", kind: "executable" },
-    { name: "manifest schema", path: path.join(app, "schema", "kruxos.toml.schema.json"), kind: "file" },
-    { name: "dashboard assets", path: path.join(app, "config", "dashboard", "index.html"), kind: "file" },
+    {
+      name: "manifest schema",
+      path: path.join(app, "schema", "kruxos.toml.schema.json"),
+      kind: "file",
+    },
+    {
+      name: "dashboard assets",
+      path: path.join(app, "config", "dashboard", "index.html"),
+      kind: "file",
+    },
     { name: "cli", path: path.join(app, "dist", "src", "cli", "main.js"), kind: "file" },
-    ...ctx.loaded.manifest.policy.files.map(
-      (f): Artifact => ({ name: "policy file", path: mapManifestPath(ctx.loaded.manifest, ctx.paths, f), kind: "file" }),
-    ),
+    ...ctx.loaded.manifest.policy.files.map((f): Artifact => ({
+      name: "policy file",
+      path: mapManifestPath(ctx.loaded.manifest, ctx.paths, f),
+      kind: "file",
+    })),
   ];
   if (withSupervisord)
-    list.push({ name: "supervisord", path: which("supervisord") ?? "supervisord (not on PATH)", kind: "executable" });
+    list.push({
+      name: "supervisord",
+      path: which("supervisord") ?? "supervisord (not on PATH)",
+      kind: "executable",
+    });
   return list;
 }
 
 function probe(file: string, args: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { timeout: 5000, maxBuffer: 64 * 1024 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    execFile(file, args, { timeout: 5000, maxBuffer: 64 * 1024 }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout),
+    );
   });
 }
 
@@ -73,11 +89,16 @@ export async function checkArtifacts(list: readonly Artifact[]): Promise<Artifac
       else accessSync(a.path, constants.R_OK);
       if (a.probe) {
         const out = await probe(a.path, a.probe.args);
-        if (a.probe.expect && !a.probe.expect.test(out)) throw new Error(`unexpected output from ${a.probe.args.join(" ")}`);
+        if (a.probe.expect && !a.probe.expect.test(out))
+          throw new Error(`unexpected output from ${a.probe.args.join(" ")}`);
       }
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      problems.push({ artifact: a.name, path: a.path, detail: e.code === "ENOENT" ? "missing" : e.message });
+      problems.push({
+        artifact: a.name,
+        path: a.path,
+        detail: e.code === "ENOENT" ? "missing" : e.message,
+      });
     }
   }
   return problems;

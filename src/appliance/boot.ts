@@ -27,9 +27,16 @@ export async function boot(opts: BootOptions): Promise<number> {
   // The baked supervisord.conf must be what the baked manifest renders to; drift means the image
   // was altered after it was built.
   const baked = path.join(ctx.paths.etc, "supervisord.conf");
-  if (ctx.mode === "image" && ctx.paths.manifestFile === path.join(ctx.paths.etc, "kruxos.toml") && existsSync(baked)) {
+  if (
+    ctx.mode === "image" &&
+    ctx.paths.manifestFile === path.join(ctx.paths.etc, "kruxos.toml") &&
+    existsSync(baked)
+  ) {
     if (readFileSync(baked, "utf8") !== renderSupervisordConf(m, ctx.loaded.sha256)) {
-      const e = new KruxError("ConfigDrift", `${baked} differs from what ${ctx.paths.manifestFile} renders to`);
+      const e = new KruxError(
+        "ConfigDrift",
+        `${baked} differs from what ${ctx.paths.manifestFile} renders to`,
+      );
       log.error({ event: "BootstrapFailed", code: e.code, reason: e.message }, "boot failed");
       return 1;
     }
@@ -47,15 +54,23 @@ export async function boot(opts: BootOptions): Promise<number> {
   const supervisord = which("supervisord", env) ?? "supervisord";
   log.info({ event: "SupervisorStarting", config: conf }, "exec supervisord");
   // Node ≥ 22.15 can replace this process; older runtimes keep a thin parent that forwards signals.
-  const execve = (process as unknown as { execve?: (f: string, a: string[], e: NodeJS.ProcessEnv) => never }).execve;
+  const execve = (
+    process as unknown as { execve?: (f: string, a: string[], e: NodeJS.ProcessEnv) => never }
+  ).execve;
   if (typeof execve === "function") execve(supervisord, [supervisord, "-n", "-c", conf], env);
   const child = spawn(supervisord, ["-n", "-c", conf], { env, stdio: "inherit" });
-  for (const s of ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"] as const) process.on(s, () => child.kill(s));
+  for (const s of ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"] as const)
+    process.on(s, () => child.kill(s));
   return new Promise((resolve) => {
     child.on("error", (err) => {
-      log.error({ event: "BootstrapFailed", code: "MissingArtifact", reason: err.message }, "cannot start supervisord");
+      log.error(
+        { event: "BootstrapFailed", code: "MissingArtifact", reason: err.message },
+        "cannot start supervisord",
+      );
       resolve(1);
     });
-    child.on("exit", (code, signal) => resolve(code ?? (signal === "SIGTERM" || signal === "SIGINT" ? 0 : 1)));
+    child.on("exit", (code, signal) =>
+      resolve(code ?? (signal === "SIGTERM" || signal === "SIGINT" ? 0 : 1)),
+    );
   });
 }

@@ -4,7 +4,13 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { appRoot, appVersion, createLogger, type Logger } from "../core/index.js";
-import { hostPaths, imagePaths, loadManifest, type LoadedManifest, type RuntimePaths } from "../config/index.js";
+import {
+  hostPaths,
+  imagePaths,
+  loadManifest,
+  type LoadedManifest,
+  type RuntimePaths,
+} from "../config/index.js";
 
 export interface ApplianceContext {
   readonly loaded: LoadedManifest;
@@ -16,7 +22,11 @@ export interface ApplianceContext {
 export const IMAGE_MANIFEST = "/etc/kruxos/kruxos.toml";
 
 /** --manifest, then KRUXOS_MANIFEST, then (host mode) ./kruxos.toml or the app's default, else the baked file. */
-export function resolveManifestPath(explicit: string | undefined, home: string | undefined, env = process.env): string {
+export function resolveManifestPath(
+  explicit: string | undefined,
+  home: string | undefined,
+  env = process.env,
+): string {
   if (explicit) return path.resolve(explicit);
   if (env.KRUXOS_MANIFEST) return path.resolve(env.KRUXOS_MANIFEST);
   if (home !== undefined || !existsSync(IMAGE_MANIFEST)) {
@@ -26,11 +36,17 @@ export function resolveManifestPath(explicit: string | undefined, home: string |
   return IMAGE_MANIFEST;
 }
 
-export function loadContext(opts: { manifest?: string | undefined; home?: string | undefined }, env = process.env): ApplianceContext {
+export function loadContext(
+  opts: { manifest?: string | undefined; home?: string | undefined },
+  env = process.env,
+): ApplianceContext {
   const home = opts.home ?? env.KRUXOS_HOME;
   const file = resolveManifestPath(opts.manifest, home, env);
   const loaded = loadManifest(file);
-  const paths = home !== undefined ? hostPaths(loaded.manifest, home, file, env) : imagePaths(loaded.manifest, file, env);
+  const paths =
+    home !== undefined
+      ? hostPaths(loaded.manifest, home, file, env)
+      : imagePaths(loaded.manifest, file, env);
   return { loaded, paths, mode: home !== undefined ? "host" : "image", version: appVersion() };
 }
 

@@ -55,7 +55,10 @@ export class HostRunner {
   private setState(e: Entry, state: ProgramState, extra: Record<string, unknown> = {}): void {
     e.state = state;
     const level = state === "FATAL" || state === "BACKOFF" ? "warn" : "info";
-    this.log[level]({ event: "ProgramState", program_name: e.name, state, ...extra }, `${e.name} ${state}`);
+    this.log[level](
+      { event: "ProgramState", program_name: e.name, state, ...extra },
+      `${e.name} ${state}`,
+    );
   }
 
   private async startOne(e: Entry): Promise<void> {
@@ -89,7 +92,10 @@ export class HostRunner {
 
   private spawnChild(e: Entry): void {
     const [cmd, ...args] = e.spec.command.trim().split(/\s+/);
-    const child = spawn(cmd ?? "", args, { env: this.env, stdio: ["ignore", "inherit", "inherit"] });
+    const child = spawn(cmd ?? "", args, {
+      env: this.env,
+      stdio: ["ignore", "inherit", "inherit"],
+    });
     e.child = child;
     const startedAt = Date.now();
     let running = false;

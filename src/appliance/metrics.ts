@@ -33,7 +33,10 @@ export function buildInfo(registry: Registry, version: string, manifestSha256: s
 }
 
 /** Serve a registry on a unix socket for the gateway's endpoint to scrape. */
-export async function serveRegistryOnSocket(registry: Registry, socketPath: string): Promise<http.Server> {
+export async function serveRegistryOnSocket(
+  registry: Registry,
+  socketPath: string,
+): Promise<http.Server> {
   const server = http.createServer((_req, res) => {
     registry.metrics().then(
       (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
@@ -46,7 +49,7 @@ export async function serveRegistryOnSocket(registry: Registry, socketPath: stri
 
 /** Expositions scraped from every program socket in `dir` except `self`. */
 export async function scrapeSockets(dir: string, self: string): Promise<string[]> {
-  let names: string[] = [];
+  let names: string[];
   try {
     names = readdirSync(dir).filter((n) => n.endsWith(".sock") && n !== `${self}.sock`);
   } catch {
@@ -74,8 +77,13 @@ export async function startMetricsEndpoint(
     }
     sources().then(
       (texts) =>
-        res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(mergeExpositions(texts)),
-      (err: Error) => res.writeHead(500, { "content-type": "text/plain" }).end(`# metrics error: ${err.message}\n`),
+        res
+          .writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" })
+          .end(mergeExpositions(texts)),
+      (err: Error) =>
+        res
+          .writeHead(500, { "content-type": "text/plain" })
+          .end(`# metrics error: ${err.message}\n`),
     );
   });
   await listen(server, addr);

@@ -12,7 +12,9 @@ export function listen(server: http.Server, addr: Address): Promise<void> {
       reject(
         err.code === "EADDRINUSE"
           ? new KruxError("PortInUse", `${where} is already in use`, { address: where })
-          : new KruxError("InternalError", `cannot listen on ${where}: ${err.message}`, { address: where }),
+          : new KruxError("InternalError", `cannot listen on ${where}: ${err.message}`, {
+              address: where,
+            }),
       );
     };
     server.once("error", onError);

@@ -2,16 +2,32 @@
 // listening program and returns how to stop it. The same starters run as separate processes
 // under supervisord (`kruxos serve X`) and side by side in one process (`kruxos up`).
 import path from "node:path";
-import { Gauge, type ComponentHealth, type Logger, type Registry, unixRequest } from "../core/index.js";
+import {
+  Gauge,
+  type ComponentHealth,
+  type Logger,
+  type Registry,
+  unixRequest,
+} from "../core/index.js";
 import { mapManifestPath } from "../config/index.js";
 import { policyHealth } from "../policy/index.js";
 import { auditHealth } from "../audit/index.js";
 import { vaultHealth } from "../vault/index.js";
 import { openDatabase, stateHealth } from "../state/index.js";
-import { helperPath, missingRequired, probeSandbox, type SandboxDiagnosis } from "../sandbox/index.js";
+import {
+  helperPath,
+  missingRequired,
+  probeSandbox,
+  type SandboxDiagnosis,
+} from "../sandbox/index.js";
 import { createProxy } from "../egress/index.js";
 import { createAgentServer, Readiness } from "../gateway/index.js";
-import { createDashboardServer, createEventStream, createUserApi, migrateUsers } from "../supervision/index.js";
+import {
+  createDashboardServer,
+  createEventStream,
+  createUserApi,
+  migrateUsers,
+} from "../supervision/index.js";
 import type { ApplianceContext } from "./context.js";
 import { httpObserver, buildInfo } from "./metrics.js";
 import { close, listen } from "./net.js";
@@ -36,7 +52,14 @@ async function startProxy({ ctx, log, registry }: ProgramRuntime): Promise<Runni
   const unix = proxy.server();
   await listen(tcp, { host: m.proxy.host, port: m.proxy.port });
   await listen(unix, { path: ctx.paths.egressSocket });
-  log.info({ event: "ProgramListening", address: `${m.proxy.host}:${m.proxy.port}`, socket: ctx.paths.egressSocket }, "proxy listening");
+  log.info(
+    {
+      event: "ProgramListening",
+      address: `${m.proxy.host}:${m.proxy.port}`,
+      socket: ctx.paths.egressSocket,
+    },
+    "proxy listening",
+  );
   return { close: async () => void (await Promise.all([close(tcp), close(unix)])) };
 }
 
@@ -45,7 +68,11 @@ function sandboxHealth(d: SandboxDiagnosis, required: readonly string[]): Compon
   return {
     name: "sandbox",
     status: missing.length === 0 ? "ok" : "degraded",
-    ...(missing.length ? { detail: `required layers unavailable: ${missing.join(", ")}; sandboxed capabilities refuse` } : {}),
+    ...(missing.length
+      ? {
+          detail: `required layers unavailable: ${missing.join(", ")}; sandboxed capabilities refuse`,
+        }
+      : {}),
     facts: {
       layers: Object.entries(d.layers)
         .filter(([, l]) => l.ok)
@@ -59,7 +86,9 @@ function sandboxHealth(d: SandboxDiagnosis, required: readonly string[]): Compon
 async function proxyHealth(socket: string): Promise<ComponentHealth> {
   try {
     const r = await unixRequest(socket, "GET", "/livez", undefined, {}, 1000);
-    return r.status === 200 ? { name: "proxy", status: "ok" } : { name: "proxy", status: "failing", detail: `HTTP ${r.status}` };
+    return r.status === 200
+      ? { name: "proxy", status: "ok" }
+      : { name: "proxy", status: "failing", detail: `HTTP ${r.status}` };
   } catch (err) {
     return { name: "proxy", status: "failing", detail: (err as Error).message };
   }
@@ -138,7 +167,12 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
   await api.listen({ host: m.supervision.host, port: m.supervision.api_port });
   await listen(events.server, { host: m.supervision.host, port: m.supervision.ws_port });
   log.info(
-    { event: "ProgramListening", agent: `${m.gateway.host}:${m.gateway.port}`, user_api: m.supervision.api_port, supervision_ws: m.supervision.ws_port },
+    {
+      event: "ProgramListening",
+      agent: `${m.gateway.host}:${m.gateway.port}`,
+      user_api: m.supervision.api_port,
+      supervision_ws: m.supervision.ws_port,
+    },
     "gateway listening",
   );
   return {
@@ -160,14 +194,36 @@ async function startDashboard({ ctx, log, registry }: ProgramRuntime): Promise<R
     onRequest: httpObserver(registry, "dashboard"),
   });
   await listen(server, { host: m.dashboard.host, port: m.dashboard.port });
-  log.info({ event: "ProgramListening", address: `${m.dashboard.host}:${m.dashboard.port}` }, "dashboard listening");
+  log.info(
+    { event: "ProgramListening", address: `${m.dashboard.host}:${m.dashboard.port}` },
+    "dashboard listening",
+  );
   return { close: () => close(server) };
 }
 
-export const BUILTIN_PROGRAMS: Readonly<Record<BuiltinProgram, (rt: ProgramRuntime) => Promise<RunningProgram>>> = {
+type Starter = (rt: ProgramRuntime) => Promise<RunningProgram>;
+
+const STARTERS: Readonly<Record<BuiltinProgram, Starter>> = {
   proxy: startProxy,
   gateway: startGateway,
   dashboard: startDashboard,
+};
+
+/** Start a built-in program; once it serves, `kruxos_program_up{program}` is 1 in its registry. */
+async function startBuiltin(name: BuiltinProgram, rt: ProgramRuntime): Promise<RunningProgram> {
+  const running = await STARTERS[name](rt);
+  new Gauge({
+    name: "kruxos_program_up",
+    help: "1 while the program serves.",
+    registers: [rt.registry],
+  }).set(1);
+  return running;
+}
+
+export const BUILTIN_PROGRAMS: Readonly<Record<BuiltinProgram, Starter>> = {
+  proxy: (rt) => startBuiltin("proxy", rt),
+  gateway: (rt) => startBuiltin("gateway", rt),
+  dashboard: (rt) => startBuiltin("dashboard", rt),
 };
 
 export { buildInfo };

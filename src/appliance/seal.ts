@@ -18,7 +18,10 @@ export interface SealOptions {
 export async function seal(opts: SealOptions): Promise<boolean> {
   const { log } = opts;
   const start = Date.now();
-  log.info({ event: "BootstrapSealStarted", required: opts.required, timeout_s: opts.timeoutMs / 1000 }, "seal started");
+  log.info(
+    { event: "BootstrapSealStarted", required: opts.required, timeout_s: opts.timeoutMs / 1000 },
+    "seal started",
+  );
   let last = new Map<string, string>();
   let lastError: string | undefined;
   while (!opts.signal?.aborted) {
@@ -31,8 +34,15 @@ export async function seal(opts: SealOptions): Promise<boolean> {
     const waiting = opts.required.filter((n) => last.get(n) !== "RUNNING");
     if (waiting.length === 0 && lastError === undefined) {
       const sealedAt = new Date().toISOString();
-      writeFileAtomic(opts.sentinel, JSON.stringify({ sealed_at: sealedAt, programs: opts.required }) + "\n", 0o644);
-      log.info({ event: "BootstrapCompleted", duration_ms: Date.now() - start, sentinel: opts.sentinel }, "sealed");
+      writeFileAtomic(
+        opts.sentinel,
+        JSON.stringify({ sealed_at: sealedAt, programs: opts.required }) + "\n",
+        0o644,
+      );
+      log.info(
+        { event: "BootstrapCompleted", duration_ms: Date.now() - start, sentinel: opts.sentinel },
+        "sealed",
+      );
       return true;
     }
     if (Date.now() - start >= opts.timeoutMs) {

@@ -22,13 +22,19 @@ export function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-export async function serveProgram(name: BuiltinProgram, opts: { manifest?: string }): Promise<number> {
+export async function serveProgram(
+  name: BuiltinProgram,
+  opts: { manifest?: string },
+): Promise<number> {
   let log: Logger = programLogger(undefined, name);
   let ctx: ApplianceContext;
   try {
     ctx = loadContext({ manifest: opts.manifest });
   } catch (err) {
-    log.error({ event: "ProgramFailed", error: (err as Error).message }, "cannot load the manifest");
+    log.error(
+      { event: "ProgramFailed", error: (err as Error).message },
+      "cannot load the manifest",
+    );
     return 1;
   }
   log = programLogger(ctx, name);
@@ -36,13 +42,22 @@ export async function serveProgram(name: BuiltinProgram, opts: { manifest?: stri
   buildInfo(registry, ctx.version, ctx.loaded.sha256);
   try {
     const program = await BUILTIN_PROGRAMS[name]({ ctx, log, registry });
-    const metricsSocket = await serveRegistryOnSocket(registry, path.join(ctx.paths.metricsSocketDir, `${name}.sock`));
+    const metricsSocket = await serveRegistryOnSocket(
+      registry,
+      path.join(ctx.paths.metricsSocketDir, `${name}.sock`),
+    );
     // The gateway also serves the appliance-wide endpoint, merging every program's registry.
     const endpoint =
       name === "gateway"
         ? await startMetricsEndpoint(
-            { host: ctx.loaded.manifest.observability.metrics_host, port: ctx.loaded.manifest.observability.metrics_port },
-            async () => [await registry.metrics(), ...(await scrapeSockets(ctx.paths.metricsSocketDir, name))],
+            {
+              host: ctx.loaded.manifest.observability.metrics_host,
+              port: ctx.loaded.manifest.observability.metrics_port,
+            },
+            async () => [
+              await registry.metrics(),
+              ...(await scrapeSockets(ctx.paths.metricsSocketDir, name)),
+            ],
           )
         : undefined;
     const signal = await untilSignal();
@@ -63,7 +78,10 @@ export async function sealProgram(opts: { manifest?: string }): Promise<number> 
   try {
     ctx = loadContext({ manifest: opts.manifest });
   } catch (err) {
-    base.error({ event: "BootstrapSealFailed", error: (err as Error).message }, "cannot load the manifest");
+    base.error(
+      { event: "BootstrapSealFailed", error: (err as Error).message },
+      "cannot load the manifest",
+    );
     return 1;
   }
   const m = ctx.loaded.manifest;

@@ -47,12 +47,22 @@ export function isWritable(dir: string): boolean {
 }
 
 export async function stageA(opts: StageAOptions, log: Logger): Promise<StageAResult> {
-  log.info({ event: "BootstrapStarted", pid: process.pid, mode: opts.home !== undefined ? "host" : "image" }, "boot");
+  log.info(
+    {
+      event: "BootstrapStarted",
+      pid: process.pid,
+      mode: opts.home !== undefined ? "host" : "image",
+    },
+    "boot",
+  );
   try {
     // 1. Manifest
     const ctx = loadContext({ manifest: opts.manifest, home: opts.home });
     for (const f of ctx.loaded.findings)
-      log.warn({ event: "ManifestWarning", code: f.code, path: f.path, line: f.line }, formatFinding(f));
+      log.warn(
+        { event: "ManifestWarning", code: f.code, path: f.path, line: f.line },
+        formatFinding(f),
+      );
     const m = ctx.loaded.manifest;
 
     // 2. Immutable root
@@ -62,7 +72,10 @@ export async function stageA(opts: StageAOptions, log: Logger): Promise<StageARe
         "the application root is writable",
       );
       if (m.appliance.strict)
-        throw new KruxError("ImmutableRootWritable", `${ctx.paths.app} is writable and [appliance].strict is true`);
+        throw new KruxError(
+          "ImmutableRootWritable",
+          `${ctx.paths.app} is writable and [appliance].strict is true`,
+        );
     }
 
     // 3. Writable roots
@@ -79,7 +92,8 @@ export async function stageA(opts: StageAOptions, log: Logger): Promise<StageARe
     }
 
     // 4. First boot secrets
-    const vaultCreated = m.vault.key_source === "file" ? ensureVaultKey(ctx.paths.secretsDir) : false;
+    const vaultCreated =
+      m.vault.key_source === "file" ? ensureVaultKey(ctx.paths.secretsDir) : false;
     const db = openDatabase(agentsDbPath(ctx));
     let adminCreated: string | undefined;
     try {
@@ -90,14 +104,21 @@ export async function stageA(opts: StageAOptions, log: Logger): Promise<StageARe
     const firstBoot = vaultCreated || adminCreated !== undefined;
     if (firstBoot)
       log.info(
-        { event: "FirstBootSecretsCreated", vault_key_created: vaultCreated, admin_token_file: adminCreated },
+        {
+          event: "FirstBootSecretsCreated",
+          vault_key_created: vaultCreated,
+          admin_token_file: adminCreated,
+        },
         "first boot: secrets created (values are in files, never in logs)",
       );
 
     // 5. Runtime closure
     const problems = await checkArtifacts(runtimeArtifacts(ctx, opts.withSupervisord));
     for (const p of problems)
-      log.error({ event: "MissingArtifactDetected", artifact: p.artifact, path: p.path, detail: p.detail }, "missing artifact");
+      log.error(
+        { event: "MissingArtifactDetected", artifact: p.artifact, path: p.path, detail: p.detail },
+        "missing artifact",
+      );
     if (problems.length > 0)
       throw new KruxError("MissingArtifact", `${problems.length} runtime artifact(s) missing`, {
         artifacts: problems.map((p) => p.artifact),

@@ -23,7 +23,10 @@ export async function up(opts: UpOptions): Promise<number> {
   const bootLog = createLogger({ program: "boot" }).child({ stage: "bootstrap" });
   let result;
   try {
-    result = await stageA({ manifest: opts.manifest, home: path.resolve(opts.home), withSupervisord: false }, bootLog);
+    result = await stageA(
+      { manifest: opts.manifest, home: path.resolve(opts.home), withSupervisord: false },
+      bootLog,
+    );
   } catch {
     return 1;
   }
@@ -40,7 +43,14 @@ export async function up(opts: UpOptions): Promise<number> {
       const program = verb.arg as BuiltinProgram;
       const registry = createRegistry(program, false);
       registries.push(registry);
-      return { start: () => BUILTIN_PROGRAMS[program]({ ctx, log: programLogger(ctx, program), registry }) };
+      return {
+        // A failed attempt may have registered metrics before failing; each attempt starts clean.
+        start: () => {
+          registry.clear(); // (clear() also drops the default labels)
+          registry.setDefaultLabels({ program });
+          return BUILTIN_PROGRAMS[program]({ ctx, log: programLogger(ctx, program), registry });
+        },
+      };
     }
     if (verb?.verb === "seal")
       return {
@@ -72,7 +82,10 @@ export async function up(opts: UpOptions): Promise<number> {
     { host: m.observability.metrics_host, port: m.observability.metrics_port },
     () => Promise.all(registries.map((r) => r.metrics())),
   ).catch((err: Error) => {
-    bootLog.error({ event: "MetricsUnavailable", error: err.message }, "metrics endpoint could not start");
+    bootLog.error(
+      { event: "MetricsUnavailable", error: err.message },
+      "metrics endpoint could not start",
+    );
     return undefined;
   });
   const stopped = untilSignal();

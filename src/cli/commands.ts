@@ -3,11 +3,24 @@
 import http from "node:http";
 import path from "node:path";
 import { mkdirSync } from "node:fs";
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import type { ParseArgsConfig } from "node:util";
 import { appRoot, appVersion, writeFileAtomic } from "../core/index.js";
-import { formatFinding, hasErrors, renderAll, validateManifestText, type Finding } from "../config/index.js";
+import {
+  formatFinding,
+  hasErrors,
+  renderAll,
+  validateManifestText,
+  type Finding,
+} from "../config/index.js";
 import { formatDiagnosis, helperPath, probeSandbox } from "../sandbox/index.js";
-import { boot, loadContext, resolveManifestPath, sealProgram, serveProgram, up } from "../appliance/index.js";
+import {
+  boot,
+  loadContext,
+  resolveManifestPath,
+  sealProgram,
+  serveProgram,
+  up,
+} from "../appliance/index.js";
 import { readFileSync } from "node:fs";
 
 export class UsageError extends Error {}
@@ -27,7 +40,8 @@ const manifestOpt: Options = { manifest: { type: "string" } };
 const homeOpt: Options = { home: { type: "string" } };
 const jsonOpt: Options = { json: { type: "boolean" } };
 
-const str = (v: string | boolean | undefined): string | undefined => (typeof v === "string" ? v : undefined);
+const str = (v: string | boolean | undefined): string | undefined =>
+  typeof v === "string" ? v : undefined;
 const out = (s: string): void => void process.stdout.write(s.endsWith("\n") ? s : s + "\n");
 
 function readManifestText(file: string): string {
@@ -43,7 +57,9 @@ function get(url: string, timeoutMs = 5000): Promise<{ status: number; body: str
     const req = http.get(url, { timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }),
+      );
     });
     req.on("timeout", () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
     req.on("error", reject);
@@ -54,14 +70,17 @@ export const COMMANDS: readonly Command[] = [
   {
     verb: "up",
     summary: "Run the whole appliance in host mode (all programs in this process).",
-    usage: "kruxos up [--home DIR] [--manifest FILE]\n  --home DIR  data, workspace and run folders (default ./.kruxos, or KRUXOS_HOME)",
+    usage:
+      "kruxos up [--home DIR] [--manifest FILE]\n  --home DIR  data, workspace and run folders (default ./.kruxos, or KRUXOS_HOME)",
     options: { ...homeOpt, ...manifestOpt },
-    run: (v) => up({ home: str(v.home) ?? process.env.KRUXOS_HOME ?? ".kruxos", manifest: str(v.manifest) }),
+    run: (v) =>
+      up({ home: str(v.home) ?? process.env.KRUXOS_HOME ?? ".kruxos", manifest: str(v.manifest) }),
   },
   {
     verb: "boot",
     summary: "Image entrypoint: stage A of the boot, then supervisord.",
-    usage: "kruxos boot [--home DIR] [--manifest FILE]\n  --home DIR  boot a host laid out under DIR instead of the image paths",
+    usage:
+      "kruxos boot [--home DIR] [--manifest FILE]\n  --home DIR  boot a host laid out under DIR instead of the image paths",
     options: { ...homeOpt, ...manifestOpt },
     run: (v) => boot({ home: str(v.home), manifest: str(v.manifest) }),
   },
@@ -73,7 +92,9 @@ export const COMMANDS: readonly Command[] = [
     positionals: 1,
     run: (v, [program]) => {
       if (program !== "proxy" && program !== "gateway" && program !== "dashboard")
-        throw new UsageError(`unknown program "${program ?? ""}"; expected proxy, gateway or dashboard`);
+        throw new UsageError(
+          `unknown program "${program ?? ""}"; expected proxy, gateway or dashboard`,
+        );
       return serveProgram(program, str(v.manifest) ? { manifest: str(v.manifest) as string } : {});
     },
   },
@@ -107,7 +128,9 @@ export const COMMANDS: readonly Command[] = [
         for (const f of result.findings) out(formatFinding(f));
         const errors = result.findings.filter((f: Finding) => f.severity === "error").length;
         const warnings = result.findings.length - errors;
-        out(`${file}: ${failed ? "invalid" : "valid"} (${errors} error(s), ${warnings} warning(s))`);
+        out(
+          `${file}: ${failed ? "invalid" : "valid"} (${errors} error(s), ${warnings} warning(s))`,
+        );
       }
       return failed ? 1 : 0;
     },
@@ -130,7 +153,14 @@ export const COMMANDS: readonly Command[] = [
       mkdirSync(outDir, { recursive: true });
       const files = renderAll(result.manifest, result.sha256);
       for (const f of files) writeFileAtomic(path.join(outDir, f.name), f.content, f.mode);
-      if (v.json) out(JSON.stringify({ version: 1, manifest_sha256: result.sha256, files: files.map((f) => path.join(outDir, f.name)) }));
+      if (v.json)
+        out(
+          JSON.stringify({
+            version: 1,
+            manifest_sha256: result.sha256,
+            files: files.map((f) => path.join(outDir, f.name)),
+          }),
+        );
       else for (const f of files) out(path.join(outDir, f.name));
       return 0;
     },
@@ -138,8 +168,16 @@ export const COMMANDS: readonly Command[] = [
   {
     verb: "health",
     summary: "Ask the running appliance for its health (or readiness with --ready).",
-    usage: "kruxos health [--ready] [--quiet] [--json] [--url URL] [--home DIR] [--manifest FILE]\n  exit 0 when healthy/ready, 1 otherwise",
-    options: { ...manifestOpt, ...homeOpt, ...jsonOpt, ready: { type: "boolean" }, quiet: { type: "boolean" }, url: { type: "string" } },
+    usage:
+      "kruxos health [--ready] [--quiet] [--json] [--url URL] [--home DIR] [--manifest FILE]\n  exit 0 when healthy/ready, 1 otherwise",
+    options: {
+      ...manifestOpt,
+      ...homeOpt,
+      ...jsonOpt,
+      ready: { type: "boolean" },
+      quiet: { type: "boolean" },
+      url: { type: "string" },
+    },
     run: async (v) => {
       let base = str(v.url);
       if (!base) {
@@ -151,17 +189,27 @@ export const COMMANDS: readonly Command[] = [
       try {
         res = await get(base.replace(/\/$/, "") + endpoint);
       } catch (err) {
-        if (!v.quiet) process.stderr.write(`kruxos: the appliance at ${base} is not answering: ${(err as Error).message}\n`);
+        if (!v.quiet)
+          process.stderr.write(
+            `kruxos: the appliance at ${base} is not answering: ${(err as Error).message}\n`,
+          );
         return 1;
       }
       if (!v.quiet) {
         if (v.json) out(res.body);
         else {
-          const body = JSON.parse(res.body) as { status?: string; ready?: boolean; components?: { name: string; status: string; detail?: string }[]; missing?: string[] };
-          if (v.ready) out(body.ready ? "ready" : `not ready: missing ${(body.missing ?? []).join(", ")}`);
+          const body = JSON.parse(res.body) as {
+            status?: string;
+            ready?: boolean;
+            components?: { name: string; status: string; detail?: string }[];
+            missing?: string[];
+          };
+          if (v.ready)
+            out(body.ready ? "ready" : `not ready: missing ${(body.missing ?? []).join(", ")}`);
           else {
             out(`status: ${body.status ?? "unknown"}`);
-            for (const c of body.components ?? []) out(`  ${c.name.padEnd(10)} ${c.status.padEnd(9)} ${c.detail ?? ""}`.trimEnd());
+            for (const c of body.components ?? [])
+              out(`  ${c.name.padEnd(10)} ${c.status.padEnd(9)} ${c.detail ?? ""}`.trimEnd());
           }
         }
       }
@@ -185,7 +233,11 @@ export const COMMANDS: readonly Command[] = [
     usage: "kruxos version [--json]",
     options: jsonOpt,
     run: async (v) => {
-      out(v.json ? JSON.stringify({ name: "kruxos", version: appVersion() }) : `kruxos ${appVersion()}`);
+      out(
+        v.json
+          ? JSON.stringify({ name: "kruxos", version: appVersion() })
+          : `kruxos ${appVersion()}`,
+      );
       return 0;
     },
   },

@@ -13,7 +13,9 @@ export async function main(argv: string[]): Promise<number> {
     .sort((a, b) => b.verb.length - a.verb.length)
     .find((c) => c.verb.split(" ").every((w, i) => argv[i] === w));
   if (!cmd) {
-    process.stderr.write(`kruxos: unknown command "${argv.slice(0, 2).join(" ")}"\n\n${helpText()}\n`);
+    process.stderr.write(
+      `kruxos: unknown command "${argv.slice(0, 2).join(" ")}"\n\n${helpText()}\n`,
+    );
     return 2;
   }
   const rest = argv.slice(cmd.verb.split(" ").length);
@@ -28,16 +30,20 @@ export async function main(argv: string[]): Promise<number> {
       allowPositionals: (cmd.positionals ?? 0) > 0,
       strict: true,
     });
-    if (positionals.length > (cmd.positionals ?? 0)) throw new UsageError(`unexpected argument "${positionals.at(-1)}"`);
+    if (positionals.length > (cmd.positionals ?? 0))
+      throw new UsageError(`unexpected argument "${positionals.at(-1)}"`);
     return await cmd.run(values as Record<string, string | boolean | undefined>, positionals);
   } catch (err) {
-    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    const usage =
+      err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
     if (usage) {
       process.stderr.write(`kruxos ${cmd.verb}: ${(err as Error).message}\nUsage: ${cmd.usage}\n`);
       return 2;
     }
     const e = err as { code?: string; message?: string };
-    process.stderr.write(`kruxos ${cmd.verb}: ${e.code ? `${e.code}: ` : ""}${e.message ?? String(err)}\n`);
+    process.stderr.write(
+      `kruxos ${cmd.verb}: ${e.code ? `${e.code}: ` : ""}${e.message ?? String(err)}\n`,
+    );
     return 1;
   }
 }

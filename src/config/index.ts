@@ -1,7 +1,13 @@
 // config: the manifest — loading, schema and semantic validation, runtime paths and rendering of
 // supervisord.conf, compose.yaml, run.sh and the OCI config. It reads files but never starts,
 // listens or writes anything except where a caller asks it to render.
-export { loadManifest, validateManifestText, formatFinding, hasErrors, manifestSchema } from "./manifest.js";
+export {
+  loadManifest,
+  validateManifestText,
+  formatFinding,
+  hasErrors,
+  manifestSchema,
+} from "./manifest.js";
 export type { ValidationResult } from "./manifest.js";
 export {
   RULES,
@@ -25,4 +31,12 @@ export {
   orderedPrograms,
 } from "./render/index.js";
 export type { RenderedFile } from "./render/index.js";
-export type { Manifest, ProgramSpec, ExceptionSpec, Finding, LoadedManifest, PathsSpec, Severity } from "./types.js";
+export type {
+  Manifest,
+  ProgramSpec,
+  ExceptionSpec,
+  Finding,
+  LoadedManifest,
+  PathsSpec,
+  Severity,
+} from "./types.js";

@@ -13,16 +13,18 @@ import type { Finding, LoadedManifest, Manifest } from "./types.js";
 let validator: ValidateFunction | undefined;
 
 export function manifestSchema(): Record<string, unknown> {
-  return JSON.parse(readFileSync(path.join(appRoot(), "schema", "kruxos.toml.schema.json"), "utf8")) as Record<
-    string,
-    unknown
-  >;
+  return JSON.parse(
+    readFileSync(path.join(appRoot(), "schema", "kruxos.toml.schema.json"), "utf8"),
+  ) as Record<string, unknown>;
 }
 
 function compiled(): ValidateFunction {
-  validator ??= new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false }).compile(
-    manifestSchema(),
-  );
+  validator ??= new Ajv({
+    allErrors: true,
+    useDefaults: true,
+    strict: true,
+    strictTypes: false,
+  }).compile(manifestSchema());
   return validator;
 }
 
@@ -36,11 +38,21 @@ function schemaFinding(e: ErrorObject): Omit<Finding, "line"> {
     }
     case "propertyNames": {
       const key = String((e.params as { propertyName: string }).propertyName);
-      return { code: "E000", severity: "error", path: at(key), message: `"${key}" is not a valid name` };
+      return {
+        code: "E000",
+        severity: "error",
+        path: at(key),
+        message: `"${key}" is not a valid name`,
+      };
     }
     case "required": {
       const key = String((e.params as { missingProperty: string }).missingProperty);
-      return { code: "E000", severity: "error", path: at(key), message: `missing required key "${key}"` };
+      return {
+        code: "E000",
+        severity: "error",
+        path: at(key),
+        message: `missing required key "${key}"`,
+      };
     }
     case "enum":
       return {
@@ -50,7 +62,12 @@ function schemaFinding(e: ErrorObject): Omit<Finding, "line"> {
         message: `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(", ")}`,
       };
     default:
-      return { code: "E000", severity: "error", path: base || "(root)", message: e.message ?? e.keyword };
+      return {
+        code: "E000",
+        severity: "error",
+        path: base || "(root)",
+        message: e.message ?? e.keyword,
+      };
   }
 }
 
@@ -68,11 +85,14 @@ export function validateManifestText(source: string): ValidationResult {
     parsed = parseToml(source) as Record<string, unknown>;
   } catch (err) {
     const line = err instanceof TomlError ? err.line : undefined;
-    const message = err instanceof Error ? err.message.split("\n")[0] ?? err.message : String(err);
+    const message =
+      err instanceof Error ? (err.message.split("\n")[0] ?? err.message) : String(err);
     return {
       manifest: undefined,
       sha256,
-      findings: [{ code: "E000", severity: "error", path: "(toml)", message, ...(line ? { line } : {}) }],
+      findings: [
+        { code: "E000", severity: "error", path: "(toml)", message, ...(line ? { line } : {}) },
+      ],
     };
   }
   // Plain JSON data from here on (smol-toml yields Date objects only for TOML dates, which no key accepts).
@@ -119,15 +139,31 @@ export function loadManifest(file: string): LoadedManifest {
   try {
     source = readFileSync(file, "utf8");
   } catch (err) {
-    throw new KruxError("ManifestNotFound", `cannot read manifest ${file}: ${(err as Error).message}`, { file });
+    throw new KruxError(
+      "ManifestNotFound",
+      `cannot read manifest ${file}: ${(err as Error).message}`,
+      { file },
+    );
   }
   const result = validateManifestText(source);
   if (!result.manifest || hasErrors(result.findings)) {
-    const code = result.findings.some((f) => f.path === "(toml)") ? "ManifestSyntax" : "ManifestInvalid";
-    throw new KruxError(code, `manifest ${file} is invalid:\n${result.findings.map(formatFinding).join("\n")}`, {
-      file,
-      findings: result.findings,
-    });
+    const code = result.findings.some((f) => f.path === "(toml)")
+      ? "ManifestSyntax"
+      : "ManifestInvalid";
+    throw new KruxError(
+      code,
+      `manifest ${file} is invalid:\n${result.findings.map(formatFinding).join("\n")}`,
+      {
+        file,
+        findings: result.findings,
+      },
+    );
   }
-  return { manifest: result.manifest, sha256: result.sha256, source, file, findings: result.findings };
+  return {
+    manifest: result.manifest,
+    sha256: result.sha256,
+    source,
+    file,
+    findings: result.findings,
+  };
 }

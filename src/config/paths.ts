@@ -48,7 +48,11 @@ function envOverrides(p: PathsSpec, env: NodeJS.ProcessEnv): PathsSpec {
 }
 
 /** Paths inside the image (or any host laid out like it). */
-export function imagePaths(m: Manifest, manifestFile: string, env: NodeJS.ProcessEnv = process.env): RuntimePaths {
+export function imagePaths(
+  m: Manifest,
+  manifestFile: string,
+  env: NodeJS.ProcessEnv = process.env,
+): RuntimePaths {
   const p = envOverrides(m.paths, env);
   return derive(p, m, undefined, path.join(p.etc, "supervisord.conf"), manifestFile);
 }

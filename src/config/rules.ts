@@ -60,7 +60,8 @@ const WEAKENING_SECURITY_OPTS = [
   /^unmask[:=]/,
 ];
 
-const RAW_DEVICES = /^\/dev\/(mem|kmem|port|sd[a-z]|nvme|vd[a-z]|xvd|hd[a-z]|loop|dm-|mapper|disk|kvm|cpu|bus|kmsg)/;
+const RAW_DEVICES =
+  /^\/dev\/(mem|kmem|port|sd[a-z]|nvme|vd[a-z]|xvd|hd[a-z]|loop|dm-|mapper|disk|kvm|cpu|bus|kmsg)/;
 
 export interface RuleContext {
   readonly manifest: Manifest;
@@ -98,7 +99,9 @@ export function kruxosVerb(command: string): { verb: string; arg: string | undef
 }
 
 /** Exceptions whose feature flag is on: the privilege actually granted. */
-export function activeExceptions(m: Manifest): [string, Manifest["security"]["exceptions"][string]][] {
+export function activeExceptions(
+  m: Manifest,
+): [string, Manifest["security"]["exceptions"][string]][] {
   return Object.entries(m.security.exceptions).filter(([feature]) => m.features[feature] === true);
 }
 
@@ -143,9 +146,16 @@ export const RULES: readonly Rule[] = Object.freeze([
     title: "The image user must not be root",
     *check(m) {
       const [uid, gid] = m.image.user.split(":");
-      if (uid === "0") yield { path: "image.user", message: "uid 0 is root; use an unprivileged uid such as 1000" };
+      if (uid === "0")
+        yield {
+          path: "image.user",
+          message: "uid 0 is root; use an unprivileged uid such as 1000",
+        };
       else if (gid === "0")
-        yield { path: "image.user", message: "gid 0 is the root group; use an unprivileged gid such as 1000" };
+        yield {
+          path: "image.user",
+          message: "gid 0 is the root group; use an unprivileged gid such as 1000",
+        };
     },
   },
   {
@@ -155,11 +165,18 @@ export const RULES: readonly Rule[] = Object.freeze([
     *check(m) {
       const s = m.security;
       if (!s.cap_drop.includes("ALL"))
-        yield { path: "security.cap_drop", message: 'must contain "ALL"; add privilege with an exception instead' };
+        yield {
+          path: "security.cap_drop",
+          message: 'must contain "ALL"; add privilege with an exception instead',
+        };
       if (!s.read_only_root) yield { path: "security.read_only_root", message: "must be true" };
-      if (!s.no_new_privileges) yield { path: "security.no_new_privileges", message: "must be true" };
+      if (!s.no_new_privileges)
+        yield { path: "security.no_new_privileges", message: "must be true" };
       if (s.seccomp === "unconfined")
-        yield { path: "security.seccomp", message: 'must be "default" or a profile path, never "unconfined"' };
+        yield {
+          path: "security.seccomp",
+          message: 'must be "default" or a profile path, never "unconfined"',
+        };
     },
   },
   {
@@ -185,13 +202,19 @@ export const RULES: readonly Rule[] = Object.freeze([
         const at = `security.exceptions.${feature}`;
         for (const cap of ex.cap_add)
           if (NEVER_GRANTED_CAPS.has(cap.replace(/^CAP_/, "")))
-            yield { path: `${at}.cap_add`, message: `${cap} is never granted: it allows escaping the container` };
+            yield {
+              path: `${at}.cap_add`,
+              message: `${cap} is never granted: it allows escaping the container`,
+            };
         for (const opt of ex.security_opt)
           if (WEAKENING_SECURITY_OPTS.some((re) => re.test(opt)))
             yield { path: `${at}.security_opt`, message: `"${opt}" removes part of the baseline` };
         for (const dev of ex.devices)
           if (RAW_DEVICES.test(dev))
-            yield { path: `${at}.devices`, message: `"${dev}" exposes raw host memory, disks or hardware` };
+            yield {
+              path: `${at}.devices`,
+              message: `"${dev}" exposes raw host memory, disks or hardware`,
+            };
       }
     },
   },
@@ -200,7 +223,9 @@ export const RULES: readonly Rule[] = Object.freeze([
     severity: "error",
     title: "Readiness needs exactly one seal program",
     *check(m) {
-      const seals = Object.entries(m.programs).filter(([, p]) => kruxosVerb(p.command)?.verb === "seal");
+      const seals = Object.entries(m.programs).filter(
+        ([, p]) => kruxosVerb(p.command)?.verb === "seal",
+      );
       const required = Object.entries(m.programs).filter(([, p]) => p.required_for_readiness);
       if (seals.length === 0 && required.length > 0)
         yield {
@@ -208,7 +233,10 @@ export const RULES: readonly Rule[] = Object.freeze([
           message: `programs ${required.map(([n]) => n).join(", ")} are required for readiness but no program runs "kruxos seal"`,
         };
       if (seals.length > 1)
-        yield { path: `programs.${seals[1]?.[0]}`, message: `more than one program runs "kruxos seal"` };
+        yield {
+          path: `programs.${seals[1]?.[0]}`,
+          message: `more than one program runs "kruxos seal"`,
+        };
     },
   },
   {
@@ -274,7 +302,8 @@ export const RULES: readonly Rule[] = Object.freeze([
         const v = kruxosVerb(p.command);
         return v?.verb === "serve" && v.arg === "gateway";
       });
-      if (!hasGateway) yield { path: "programs", message: 'no program runs "kruxos serve gateway"' };
+      if (!hasGateway)
+        yield { path: "programs", message: 'no program runs "kruxos serve gateway"' };
     },
   },
   {
@@ -295,7 +324,10 @@ export const RULES: readonly Rule[] = Object.freeze([
           ["etc", p.etc],
         ] as const)
           if (isUnder(dir, roDir) || isUnder(roDir, dir))
-            yield { path: `paths.${name}`, message: `${dir} overlaps the read-only ${roName} root ${roDir}` };
+            yield {
+              path: `paths.${name}`,
+              message: `${dir} overlaps the read-only ${roName} root ${roDir}`,
+            };
       }
       if (isUnder(p.data, p.workspace) || isUnder(p.workspace, p.data))
         yield {
@@ -312,7 +344,11 @@ export const RULES: readonly Rule[] = Object.freeze([
       for (const [name, p] of Object.entries(m.programs)) {
         const v = kruxosVerb(p.command);
         if (!v) continue;
-        if (v.verb === "seal" || (v.verb === "serve" && v.arg && BUILTIN_SERVE_PROGRAMS.includes(v.arg))) continue;
+        if (
+          v.verb === "seal" ||
+          (v.verb === "serve" && v.arg && BUILTIN_SERVE_PROGRAMS.includes(v.arg))
+        )
+          continue;
         yield {
           path: `programs.${name}.command`,
           message: `"${p.command}" is not a program (use "kruxos serve ${BUILTIN_SERVE_PROGRAMS.join("|")}" or "kruxos seal")`,
@@ -327,15 +363,21 @@ export const RULES: readonly Rule[] = Object.freeze([
     *check(m) {
       const e = m.observability.otlp_endpoint;
       if (e === "") return;
-      let ok = false;
+      let ok: boolean;
       try {
         const u = new URL(e);
-        ok = (u.protocol === "http:" || u.protocol === "https:") && u.username === "" && u.password === "";
+        ok =
+          (u.protocol === "http:" || u.protocol === "https:") &&
+          u.username === "" &&
+          u.password === "";
       } catch {
         ok = false;
       }
       if (!ok)
-        yield { path: "observability.otlp_endpoint", message: `"${e}" is not an http(s) URL without credentials` };
+        yield {
+          path: "observability.otlp_endpoint",
+          message: `"${e}" is not an http(s) URL without credentials`,
+        };
     },
   },
   {
@@ -344,7 +386,10 @@ export const RULES: readonly Rule[] = Object.freeze([
     title: "The image tag `latest` is not reproducible",
     *check(m) {
       if (m.image.tag === "latest")
-        yield { path: "image.tag", message: 'tag "latest" moves; pin a version so deployments are reproducible' };
+        yield {
+          path: "image.tag",
+          message: 'tag "latest" moves; pin a version so deployments are reproducible',
+        };
     },
   },
   {

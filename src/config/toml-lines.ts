@@ -5,7 +5,11 @@ export function tomlLineIndex(source: string): Map<string, number> {
   const index = new Map<string, number>();
   let table: string[] = [];
   const lines = source.split("\n");
-  const unquote = (k: string): string => k.trim().replace(/^"(.*)"$/, "$1").replace(/^'(.*)'$/, "$1");
+  const unquote = (k: string): string =>
+    k
+      .trim()
+      .replace(/^"(.*)"$/, "$1")
+      .replace(/^'(.*)'$/, "$1");
   const splitKey = (k: string): string[] => (k.match(/"[^"]*"|'[^']*'|[^.]+/g) ?? []).map(unquote);
   lines.forEach((raw, i) => {
     const line = raw.trim();

@@ -37,7 +37,11 @@ export interface Manifest {
     readonly max_message_bytes: number;
     readonly ready_requires: readonly string[];
   };
-  readonly supervision: { readonly host: string; readonly ws_port: number; readonly api_port: number };
+  readonly supervision: {
+    readonly host: string;
+    readonly ws_port: number;
+    readonly api_port: number;
+  };
   readonly dashboard: { readonly host: string; readonly port: number };
   readonly proxy: { readonly host: string; readonly port: number; readonly socket: string };
   readonly observability: {
@@ -68,7 +72,10 @@ export interface Manifest {
     readonly checkpoint_every: number;
     readonly checkpoint_interval_s: number;
   };
-  readonly vault: { readonly key_source: "file" | "env" | "passphrase"; readonly kdf: "scrypt" | "argon2id" };
+  readonly vault: {
+    readonly key_source: "file" | "env" | "passphrase";
+    readonly kdf: "scrypt" | "argon2id";
+  };
   readonly programs: Readonly<Record<string, ProgramSpec>>;
   readonly security: {
     readonly cap_drop: readonly string[];

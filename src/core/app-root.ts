@@ -11,7 +11,10 @@ export function appRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pkg = path.join(dir, "package.json");
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "kruxos") {
+    if (
+      existsSync(pkg) &&
+      (JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "kruxos"
+    ) {
       cached = dir;
       return dir;
     }
@@ -22,5 +25,7 @@ export function appRoot(): string {
 }
 
 export function appVersion(): string {
-  return (JSON.parse(readFileSync(path.join(appRoot(), "package.json"), "utf8")) as { version: string }).version;
+  return (
+    JSON.parse(readFileSync(path.join(appRoot(), "package.json"), "utf8")) as { version: string }
+  ).version;
 }

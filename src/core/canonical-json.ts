@@ -3,7 +3,8 @@
 // control characters, integers, booleans, lists, attribute sets), which lets the Nix generators
 // and `kruxos config render` agree to the byte.
 
-export type Json = null | boolean | number | string | readonly Json[] | { readonly [k: string]: Json };
+export type Json =
+  null | boolean | number | string | readonly Json[] | { readonly [k: string]: Json };
 
 export function canonicalJson(value: unknown): string {
   if (value === null) return "null";
@@ -11,7 +12,8 @@ export function canonicalJson(value: unknown): string {
     case "boolean":
       return value ? "true" : "false";
     case "number":
-      if (!Number.isFinite(value)) throw new TypeError("canonical JSON has no representation for non-finite numbers");
+      if (!Number.isFinite(value))
+        throw new TypeError("canonical JSON has no representation for non-finite numbers");
       return JSON.stringify(value);
     case "string":
       return JSON.stringify(value);

@@ -11,14 +11,18 @@ export interface ErrorSpec {
 /** The catalogue. docs/errors.md lists exactly these codes (kept equal by a unit test). */
 export const ERROR_CATALOGUE = {
   UsageError: { summary: "The command line was not understood.", fault: "client" },
-  ManifestNotFound: { summary: "The manifest file does not exist or cannot be read.", fault: "client" },
+  ManifestNotFound: {
+    summary: "The manifest file does not exist or cannot be read.",
+    fault: "client",
+  },
   ManifestSyntax: { summary: "The manifest is not valid TOML.", fault: "client" },
   ManifestInvalid: {
     summary: "The manifest failed schema validation or a semantic rule with severity error.",
     fault: "client",
   },
   MissingArtifact: {
-    summary: "A runtime artifact the appliance needs (node, native helper, git, supervisord, an asset) is missing.",
+    summary:
+      "A runtime artifact the appliance needs (node, native helper, git, supervisord, an asset) is missing.",
     fault: "server",
   },
   ImmutableRootWritable: {
@@ -29,9 +33,15 @@ export const ERROR_CATALOGUE = {
     summary: "A rendered config file on disk differs from what the manifest renders to.",
     fault: "server",
   },
-  SupervisorUnavailable: { summary: "supervisord could not be reached on its unix socket.", fault: "server" },
+  SupervisorUnavailable: {
+    summary: "supervisord could not be reached on its unix socket.",
+    fault: "server",
+  },
   PortInUse: { summary: "A listener could not bind its address.", fault: "server" },
-  ApplianceNotRunning: { summary: "No running appliance was found for this home.", fault: "client" },
+  ApplianceNotRunning: {
+    summary: "No running appliance was found for this home.",
+    fault: "client",
+  },
   InternalError: { summary: "An unexpected internal failure.", fault: "server" },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -41,7 +51,12 @@ export class KruxError extends Error {
   readonly code: ErrorCode;
   readonly data: Readonly<Record<string, unknown>>;
 
-  constructor(code: ErrorCode, message: string, data: Record<string, unknown> = {}, options?: ErrorOptions) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    data: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
     super(message, options);
     this.name = "KruxError";
     this.code = code;

@@ -8,7 +8,14 @@ export type { Logger, LoggerOptions } from "./logger.js";
 export { writeFileAtomic, ensureDir } from "./fs.js";
 export { canonicalJson, deepFreeze } from "./canonical-json.js";
 export type { Json } from "./canonical-json.js";
-export { createRegistry, mergeExpositions, Registry, Counter, Gauge, Histogram } from "./metrics.js";
+export {
+  createRegistry,
+  mergeExpositions,
+  Registry,
+  Counter,
+  Gauge,
+  Histogram,
+} from "./metrics.js";
 export { unixRequest } from "./ipc.js";
 export type { IpcResponse } from "./ipc.js";
 export { appRoot, appVersion } from "./app-root.js";

@@ -22,19 +22,29 @@ export function unixRequest(
         socketPath,
         method,
         path: urlPath,
-        headers: { host: "localhost", ...headers, ...(body ? { "content-length": Buffer.byteLength(body) } : {}) },
+        headers: {
+          host: "localhost",
+          ...headers,
+          ...(body ? { "content-length": Buffer.byteLength(body) } : {}),
+        },
         timeout: timeoutMs,
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }),
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString("utf8"),
+          }),
         );
         res.on("error", reject);
       },
     );
-    req.on("timeout", () => req.destroy(new Error(`unix request to ${socketPath} timed out after ${timeoutMs} ms`)));
+    req.on("timeout", () =>
+      req.destroy(new Error(`unix request to ${socketPath} timed out after ${timeoutMs} ms`)),
+    );
     req.on("error", reject);
     if (body) req.write(body);
     req.end();

@@ -47,10 +47,17 @@ function proxyServer(deps: ProxyDeps, connections: Counter<"decision" | "method"
     // Origin-form requests are for the proxy itself: liveness only.
     if ((req.url ?? "").startsWith("/")) {
       if (req.url === "/livez") {
-        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ live: true }));
+        res
+          .writeHead(200, { "content-type": "application/json" })
+          .end(JSON.stringify({ live: true }));
       } else {
         res.writeHead(400, { "content-type": "application/json" });
-        res.end(JSON.stringify({ error: "not_a_proxy_request", detail: "use CONNECT or an absolute URL" }));
+        res.end(
+          JSON.stringify({
+            error: "not_a_proxy_request",
+            detail: "use CONNECT or an absolute URL",
+          }),
+        );
       }
       return;
     }
@@ -63,8 +70,14 @@ function proxyServer(deps: ProxyDeps, connections: Counter<"decision" | "method"
     }
     const denial = denialFor(target);
     connections.inc({ decision: "denied", method: "forward" });
-    deps.log.info({ event: "EgressDenied", target, method: req.method, rule: denial.rule }, "egress denied");
-    res.writeHead(403, { "content-type": "application/json", "x-kruxos-policy": `${denial.policy}/${denial.rule}` });
+    deps.log.info(
+      { event: "EgressDenied", target, method: req.method, rule: denial.rule },
+      "egress denied",
+    );
+    res.writeHead(403, {
+      "content-type": "application/json",
+      "x-kruxos-policy": `${denial.policy}/${denial.rule}`,
+    });
     res.end(JSON.stringify(denial));
   });
   server.on("connect", (req: http.IncomingMessage, socket: Duplex) => {
@@ -72,7 +85,10 @@ function proxyServer(deps: ProxyDeps, connections: Counter<"decision" | "method"
     const denial = denialFor(target);
     const body = JSON.stringify(denial);
     connections.inc({ decision: "denied", method: "connect" });
-    deps.log.info({ event: "EgressDenied", target, method: "CONNECT", rule: denial.rule }, "egress denied");
+    deps.log.info(
+      { event: "EgressDenied", target, method: "CONNECT", rule: denial.rule },
+      "egress denied",
+    );
     socket.end(
       `HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\nx-kruxos-policy: ${denial.policy}/${denial.rule}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     );

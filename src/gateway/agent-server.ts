@@ -19,7 +19,10 @@ export async function createAgentServer(deps: AgentServerDeps): Promise<FastifyI
   // Tokens never travel in URLs: refuse before routing so nothing downstream sees them.
   app.addHook("onRequest", async (req, reply) => {
     if (/[?&](token|access_token|api_key|apikey|key)=/i.test(req.url)) {
-      await reply.code(400).send({ error: "token_in_url_refused", message: "send tokens in the Authorization header" });
+      await reply.code(400).send({
+        error: "token_in_url_refused",
+        message: "send tokens in the Authorization header",
+      });
     }
   });
   app.get("/livez", async () => ({

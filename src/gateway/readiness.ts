@@ -73,7 +73,9 @@ export class Readiness {
     const missing = requirements.filter((r) => !r.ok).map((r) => r.name);
     if (missing.length > 0) {
       this.readySince = undefined;
-      const reason = missing.includes("bootstrap") ? "bootstrap seal not written" : `unhealthy: ${missing.join(", ")}`;
+      const reason = missing.includes("bootstrap")
+        ? "bootstrap seal not written"
+        : `unhealthy: ${missing.join(", ")}`;
       return { ready: false, reason, missing };
     }
     this.readySince ??= new Date().toISOString();

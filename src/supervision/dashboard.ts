@@ -39,13 +39,21 @@ export function createDashboardServer(deps: DashboardDeps): http.Server {
     };
     if (url.pathname === "/livez") {
       done("/livez");
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ live: true }));
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ live: true }));
       return;
     }
     if (url.pathname.startsWith("/api/")) {
       done("/api/*");
       const upstream = http.request(
-        { host: deps.upstreamHost, port: deps.apiPort, method: req.method, path: req.url, headers: req.headers },
+        {
+          host: deps.upstreamHost,
+          port: deps.apiPort,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+        },
         (up) => {
           res.writeHead(up.statusCode ?? 502, up.headers);
           up.pipe(res);
@@ -59,14 +67,18 @@ export function createDashboardServer(deps: DashboardDeps): http.Server {
       return;
     }
     done("static");
-    const rel = url.pathname === "/" ? "index.html" : decodeURIComponent(url.pathname).replace(/^\/+/, "");
+    const rel =
+      url.pathname === "/" ? "index.html" : decodeURIComponent(url.pathname).replace(/^\/+/, "");
     const file = path.resolve(root, rel);
     if (!file.startsWith(root + path.sep) || !existsSync(file) || !statSync(file).isFile()) {
       res.writeHead(404, { "content-type": "application/json", ...SECURITY_HEADERS });
       res.end(JSON.stringify({ error: "not_found" }));
       return;
     }
-    res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream", ...SECURITY_HEADERS });
+    res.writeHead(200, {
+      "content-type": TYPES[path.extname(file)] ?? "application/octet-stream",
+      ...SECURITY_HEADERS,
+    });
     createReadStream(file).pipe(res);
   });
   // `/ws` is passed through to the supervision stream as raw bytes after the upgrade request.
@@ -77,7 +89,9 @@ export function createDashboardServer(deps: DashboardDeps): http.Server {
     }
     const up = net.connect(deps.wsPort, deps.upstreamHost, () => {
       const headers = Object.entries(req.headers)
-        .flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => `${k}: ${x}`) : v === undefined ? [] : [`${k}: ${v}`]))
+        .flatMap(([k, v]) =>
+          Array.isArray(v) ? v.map((x) => `${k}: ${x}`) : v === undefined ? [] : [`${k}: ${v}`],
+        )
         .join("\r\n");
       up.write(`${req.method} ${req.url} HTTP/1.1\r\n${headers}\r\n\r\n`);
       if (head.length) up.write(head);

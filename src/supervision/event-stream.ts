@@ -26,13 +26,24 @@ export function createEventStream(db: Db, version: string): EventStream {
   });
   server.on("upgrade", (req, socket, head) => {
     const refuse = (status: number, why: string): void => {
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify({ error: why })}`);
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify({ error: why })}`,
+      );
     };
-    if (/[?&](token|access_token|api_key)=/i.test(req.url ?? "")) return refuse(400, "token_in_url_refused");
+    if (/[?&](token|access_token|api_key)=/i.test(req.url ?? ""))
+      return refuse(400, "token_in_url_refused");
     const user = authenticateUser(db, bearer(req.headers.authorization));
     if (!user) return refuse(401, "unauthorized");
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      ws.send(JSON.stringify({ type: "hello", ts: new Date().toISOString(), version, user: user.name, role: user.role }));
+      ws.send(
+        JSON.stringify({
+          type: "hello",
+          ts: new Date().toISOString(),
+          version,
+          user: user.name,
+          role: user.role,
+        }),
+      );
     });
   });
   return {

@@ -1,7 +1,13 @@
 // supervision: what operators use — user identities and tokens, the user API, the live event
 // stream and the dashboard server. It observes and approves; it never executes agent calls itself
 // and refuses agent tokens on every surface.
-export { ensureFirstAdmin, authenticateUser, adminTokenFile, migrateUsers, bearer } from "./users.js";
+export {
+  ensureFirstAdmin,
+  authenticateUser,
+  adminTokenFile,
+  migrateUsers,
+  bearer,
+} from "./users.js";
 export type { Role, AuthenticatedUser } from "./users.js";
 export { createUserApi, openApiDocument } from "./user-api.js";
 export type { UserApiDeps } from "./user-api.js";

@@ -24,7 +24,10 @@ const routes = {
     response: {
       200: {
         type: "object",
-        properties: { status: { type: "string" }, components: { type: "array", items: { type: "object", additionalProperties: true } } },
+        properties: {
+          status: { type: "string" },
+          components: { type: "array", items: { type: "object", additionalProperties: true } },
+        },
         required: ["status", "components"],
       },
       401: errorSchema,
@@ -41,7 +44,9 @@ export function openApiDocument(version: string): Record<string, unknown> {
     openapi: "3.1.0",
     info: { title: "KruxOS user API", version },
     components: {
-      securitySchemes: { userToken: { type: "http", scheme: "bearer", description: "krx_user_… token" } },
+      securitySchemes: {
+        userToken: { type: "http", scheme: "bearer", description: "krx_user_… token" },
+      },
     },
     security: [{ userToken: [] }],
     paths: Object.fromEntries(
@@ -51,7 +56,10 @@ export function openApiDocument(version: string): Record<string, unknown> {
           get: {
             summary: r.summary,
             responses: Object.fromEntries(
-              Object.entries(r.response).map(([code, schema]) => [code, { description: code, content: { "application/json": { schema } } }]),
+              Object.entries(r.response).map(([code, schema]) => [
+                code,
+                { description: code, content: { "application/json": { schema } } },
+              ]),
             ),
           },
         },
@@ -70,10 +78,16 @@ export async function createUserApi(deps: UserApiDeps, version: string): Promise
     if (req.url === "/api/v1/openapi.json") return;
     const user = authenticateUser(deps.db, bearer(req.headers.authorization));
     if (!user) {
-      await reply.code(401).send({ error: "unauthorized", message: "a valid user token (krx_user_…) is required" });
+      await reply
+        .code(401)
+        .send({ error: "unauthorized", message: "a valid user token (krx_user_…) is required" });
     }
   });
-  app.get("/api/v1/health", { schema: { response: routes["/api/v1/health"].response } }, async () => deps.health());
-  app.get("/api/v1/meta", { schema: { response: routes["/api/v1/meta"].response } }, async () => deps.meta());
+  app.get("/api/v1/health", { schema: { response: routes["/api/v1/health"].response } }, async () =>
+    deps.health(),
+  );
+  app.get("/api/v1/meta", { schema: { response: routes["/api/v1/meta"].response } }, async () =>
+    deps.meta(),
+  );
   return app;
 }

@@ -39,11 +39,9 @@ export function ensureFirstAdmin(db: Db, secretsDir: string, now = new Date()): 
   if (existing.n > 0) return undefined; // the operator removed the file after reading it: fine.
   ensureDir(secretsDir, 0o700);
   const token = `krx_user_${randomBytes(32).toString("hex")}`;
-  db.prepare("INSERT INTO users (name, role, token_sha256, created_at) VALUES (?, 'admin', ?, ?)").run(
-    "admin",
-    hashToken(token),
-    now.toISOString(),
-  );
+  db.prepare(
+    "INSERT INTO users (name, role, token_sha256, created_at) VALUES (?, 'admin', ?, ?)",
+  ).run("admin", hashToken(token), now.toISOString());
   writeFileAtomic(file, token + "\n", 0o600);
   return file;
 }
@@ -58,7 +56,9 @@ export function authenticateUser(db: Db, token: string | undefined): Authenticat
   if (!token || !TOKEN_RE.test(token)) return undefined;
   const h = hashToken(token);
   const row = db
-    .prepare("SELECT name, role, token_sha256 FROM users WHERE token_sha256 = ? AND revoked_at IS NULL")
+    .prepare(
+      "SELECT name, role, token_sha256 FROM users WHERE token_sha256 = ? AND revoked_at IS NULL",
+    )
     .get(h) as { name: string; role: Role; token_sha256: Buffer } | undefined;
   if (!row || !timingSafeEqual(row.token_sha256, h)) return undefined;
   return { name: row.name, role: row.role };

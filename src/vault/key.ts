@@ -38,9 +38,17 @@ export function vaultHealth(
   try {
     const st = statSync(file);
     if ((st.mode & 0o077) !== 0)
-      return { name: "vault", status: "failing", detail: `${file} is readable by others (mode ${(st.mode & 0o777).toString(8)})` };
+      return {
+        name: "vault",
+        status: "failing",
+        detail: `${file} is readable by others (mode ${(st.mode & 0o777).toString(8)})`,
+      };
     if (!/^[0-9a-f]{64}\n?$/.test(readFileSync(file, "utf8")))
-      return { name: "vault", status: "failing", detail: `${file} does not hold a 256-bit hex key` };
+      return {
+        name: "vault",
+        status: "failing",
+        detail: `${file} does not hold a 256-bit hex key`,
+      };
     return { name: "vault", status: "ok", facts: { key_source: keySource } };
   } catch (err) {
     return { name: "vault", status: "failing", detail: (err as Error).message };

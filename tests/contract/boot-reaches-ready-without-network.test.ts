@@ -1,7 +1,14 @@
 // RC: a boot with no network reaches /ready 200 within 60 s; the body says ready, since and requirements.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MODES, defaultManifest, imageUnavailable, start, waitReady, withFreePorts } from "./harness.js";
+import {
+  MODES,
+  defaultManifest,
+  imageUnavailable,
+  start,
+  waitReady,
+  withFreePorts,
+} from "./harness.js";
 
 for (const mode of MODES) {
   test(`a boot without network reaches /ready 200 within 60 s [${mode}]`, async (t) => {

@@ -2,12 +2,30 @@
 // as the real image under podman (the generated run.sh). Each guarantee is written once against
 // the Appliance interface and runs in both modes; image mode is skipped with its reason when
 // podman or the image is missing.
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { parse as parseToml, stringify as toToml } from "smol-toml";
 import { renderAll, validateManifestText } from "../../src/config/index.js";
-import { CLI, REPO, freePorts, httpGet, run, spawnLogged, tempDir, type Spawned } from "../helpers/repo.js";
+import {
+  CLI,
+  REPO,
+  freePorts,
+  httpGet,
+  run,
+  spawnLogged,
+  tempDir,
+  type Spawned,
+} from "../helpers/repo.js";
 
 export type Mode = "host" | "image";
 export const MODES: readonly Mode[] = ["host", "image"];
@@ -16,7 +34,9 @@ export type ManifestObject = Record<string, Record<string, unknown>>;
 
 /** The default manifest as an object, to edit per test. */
 export function defaultManifest(): ManifestObject {
-  return parseToml(readFileSync(path.join(REPO, "kruxos.toml"), "utf8")) as unknown as ManifestObject;
+  return parseToml(
+    readFileSync(path.join(REPO, "kruxos.toml"), "utf8"),
+  ) as unknown as ManifestObject;
 }
 
 /** Give every listener a free port so tests never collide with each other or a running appliance. */
@@ -77,9 +97,13 @@ export async function startHost(m: ManifestObject, opts: HostOptions = {}): Prom
   const file = path.join(tmp.dir, "kruxos.toml");
   writeFileSync(file, manifestText(m));
   const cli = opts.appDir ? path.join(opts.appDir, "bin", "kruxos") : CLI;
-  const proc: Spawned = spawnLogged(process.execPath, [cli, "up", "--home", home, "--manifest", file], {
-    env: { KRUXOS_HOME: "", KRUXOS_MANIFEST: "" },
-  });
+  const proc: Spawned = spawnLogged(
+    process.execPath,
+    [cli, "up", "--home", home, "--manifest", file],
+    {
+      env: { KRUXOS_HOME: "", KRUXOS_MANIFEST: "" },
+    },
+  );
   let exitCode: number | null | undefined;
   void proc.exited.then((e) => (exitCode = e.code));
   return {
@@ -122,11 +146,19 @@ export function copyAppWithout(dir: string, omit: readonly string[]): string {
       verbatimSymlinks: true,
     });
   };
-  for (const rel of ["package.json", "bin", "dist/src", "schema", "config", "native/build", "kruxos.toml"]) cp(rel);
+  for (const rel of [
+    "package.json",
+    "bin",
+    "dist/src",
+    "schema",
+    "config",
+    "native/build",
+    "kruxos.toml",
+  ])
+    cp(rel);
   symlinkSync(path.join(REPO, "node_modules"), path.join(app, "node_modules"));
   return app;
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // image mode
@@ -136,9 +168,11 @@ export const ENGINE_ARGS = ["--runtime", "runc"];
 export async function imageUnavailable(): Promise<string | undefined> {
   const ref = imageRef();
   const which = await run("sh", ["-c", "command -v podman"]);
-  if (which.code !== 0) return "podman is not installed (CI installs it with apt-get install podman runc)";
+  if (which.code !== 0)
+    return "podman is not installed (CI installs it with apt-get install podman runc)";
   const exists = await run("podman", [...ENGINE_ARGS, "image", "exists", ref]);
-  if (exists.code !== 0) return `image ${ref} is not loaded (scripts/run-tests.mjs builds it with npm run image)`;
+  if (exists.code !== 0)
+    return `image ${ref} is not loaded (scripts/run-tests.mjs builds it with npm run image)`;
   return undefined;
 }
 
@@ -155,7 +189,10 @@ export interface ImageOptions {
   readonly volumeOwner?: { uid: number; gid: number };
 }
 
-async function podman(args: readonly string[], timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
+async function podman(
+  args: readonly string[],
+  timeoutMs = 120_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return run("podman", [...ENGINE_ARGS, ...args], { timeoutMs });
 }
 
@@ -181,6 +218,8 @@ export async function startImage(m: ManifestObject, opts: ImageOptions = {}): Pr
   const args = [
     path.join(tmp.dir, "run.sh"),
     "-d",
+    // Keep the container after it exits so its logs and exit code can be read; cleanup removes it.
+    "--rm=false",
     "--name",
     name,
     ...(opts.publish ? [] : ["--network", "none"]),
@@ -225,16 +264,16 @@ export async function startImage(m: ManifestObject, opts: ImageOptions = {}): Pr
     },
     logText: logs,
     logLines: async () =>
-      (await logs())
-        .split("\n")
-        .flatMap((l) => {
-          try {
-            return [JSON.parse(l) as Record<string, unknown>];
-          } catch {
-            return [];
-          }
-        }),
-    sentinelExists: async () => (await podman(["exec", name, "/usr/bin/test", "-e", "/run/kruxos/bootstrap.done"])).code === 0,
+      (await logs()).split("\n").flatMap((l) => {
+        try {
+          return [JSON.parse(l) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      }),
+    sentinelExists: async () =>
+      (await podman(["exec", name, "/usr/bin/test", "-e", "/run/kruxos/bootstrap.done"])).code ===
+      0,
     waitExit: async (ms) => {
       const deadline = Date.now() + ms;
       while (Date.now() < deadline) {
@@ -260,7 +299,11 @@ export async function inspect(name: string): Promise<Record<string, unknown>> {
   return (JSON.parse(r.stdout) as Record<string, unknown>[])[0] ?? {};
 }
 
-export async function start(mode: Mode, m: ManifestObject, opts: ImageOptions & HostOptions = {}): Promise<Appliance> {
+export async function start(
+  mode: Mode,
+  m: ManifestObject,
+  opts: ImageOptions & HostOptions = {},
+): Promise<Appliance> {
   return mode === "host" ? startHost(m, opts) : startImage(m, opts);
 }
 
@@ -268,7 +311,11 @@ export function portOf(m: ManifestObject, section: string, key = "port"): number
   return Number(m[section]?.[key]);
 }
 
-export async function waitFor<T>(fn: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 250): Promise<T> {
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined>,
+  timeoutMs: number,
+  intervalMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn().catch(() => undefined);
@@ -279,7 +326,10 @@ export async function waitFor<T>(fn: () => Promise<T | undefined>, timeoutMs: nu
 }
 
 /** Poll /ready until 200; returns the body and the elapsed time. */
-export async function waitReady(a: Appliance, timeoutMs: number): Promise<{ body: Record<string, unknown>; ms: number }> {
+export async function waitReady(
+  a: Appliance,
+  timeoutMs: number,
+): Promise<{ body: Record<string, unknown>; ms: number }> {
   const start = Date.now();
   const port = portOf(a.manifest, "gateway");
   const res = await waitFor(async () => {

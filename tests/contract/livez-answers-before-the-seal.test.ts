@@ -1,7 +1,15 @@
 // RC: before the seal, /livez answers 200 in < 100 ms while /ready is 503 with `missing` containing bootstrap.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MODES, defaultManifest, imageUnavailable, portOf, start, waitFor, withFreePorts } from "./harness.js";
+import {
+  MODES,
+  defaultManifest,
+  imageUnavailable,
+  portOf,
+  start,
+  waitFor,
+  withFreePorts,
+} from "./harness.js";
 
 for (const mode of MODES) {
   test(`before the seal /livez is 200 in < 100 ms while /ready is 503 missing bootstrap [${mode}]`, async (t) => {
@@ -11,12 +19,25 @@ for (const mode of MODES) {
     }
     const m = await withFreePorts(defaultManifest());
     // A required program that never starts holds the seal back for the whole test.
-    m.programs = { ...m.programs, never: { command: "/bin/false", priority: 50, required_for_readiness: true, startsecs: 1, startretries: 0, autorestart: false } };
+    m.programs = {
+      ...m.programs,
+      never: {
+        command: "/bin/false",
+        priority: 50,
+        required_for_readiness: true,
+        startsecs: 1,
+        startretries: 0,
+        autorestart: false,
+      },
+    };
     m.appliance = { ...m.appliance, seal_timeout_s: 600 };
     const a = await start(mode, m);
     t.after(a.cleanup);
     const port = portOf(m, "gateway");
-    await waitFor(async () => ((await a.get(port, "/livez")).status === 200 ? true : undefined), 60_000);
+    await waitFor(
+      async () => ((await a.get(port, "/livez")).status === 200 ? true : undefined),
+      60_000,
+    );
     const samples = [];
     for (let i = 0; i < 5; i++) samples.push(await a.get(port, "/livez"));
     for (const s of samples) {

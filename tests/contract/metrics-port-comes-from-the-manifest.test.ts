@@ -4,7 +4,17 @@ import { test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { renderAll, validateManifestText } from "../../src/config/index.js";
 import { httpGet } from "../helpers/repo.js";
-import { MODES, defaultManifest, imageUnavailable, manifestText, portOf, start, waitFor, waitReady, withFreePorts } from "./harness.js";
+import {
+  MODES,
+  defaultManifest,
+  imageUnavailable,
+  manifestText,
+  portOf,
+  start,
+  waitFor,
+  waitReady,
+  withFreePorts,
+} from "./harness.js";
 
 for (const mode of MODES) {
   test(`the manifest's metrics_port is published and serves # HELP metrics [${mode}]`, async (t) => {
@@ -17,9 +27,14 @@ for (const mode of MODES) {
     const r = validateManifestText(manifestText(m));
     assert.ok(r.manifest);
     const files = renderAll(r.manifest, r.sha256);
-    const compose = parseYaml(files.find((f) => f.name === "compose.yaml")?.content ?? "") as { services: { kruxos: { ports: string[] } } };
+    const compose = parseYaml(files.find((f) => f.name === "compose.yaml")?.content ?? "") as {
+      services: { kruxos: { ports: string[] } };
+    };
     assert.ok(compose.services.kruxos.ports.includes(`${port}:${port}`));
-    assert.match(files.find((f) => f.name === "run.sh")?.content ?? "", new RegExp(`--publish ${port}:${port}`));
+    assert.match(
+      files.find((f) => f.name === "run.sh")?.content ?? "",
+      new RegExp(`--publish ${port}:${port}`),
+    );
 
     const a = await start(mode, m, { publish: true });
     t.after(a.cleanup);
@@ -31,7 +46,11 @@ for (const mode of MODES) {
     }, 20_000);
     assert.equal(res.body.split("\n")[0]?.startsWith("# HELP "), true, res.body.slice(0, 200));
     for (const program of ["proxy", "gateway", "dashboard"])
-      assert.match(res.body, new RegExp(`program="${program}"`), `metrics of ${program} are merged in`);
+      assert.match(
+        res.body,
+        new RegExp(`program="${program}"`),
+        `metrics of ${program} are merged in`,
+      );
     assert.match(res.body, /^kruxos_build_info\{/m);
     assert.match(res.body, /^kruxos_ready\{program="gateway"\} 1$/m);
   });

@@ -2,7 +2,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { tempDir } from "../helpers/repo.js";
-import { MODES, copyAppWithout, defaultManifest, imageUnavailable, start, withFreePorts } from "./harness.js";
+import {
+  MODES,
+  copyAppWithout,
+  defaultManifest,
+  imageUnavailable,
+  start,
+  withFreePorts,
+} from "./harness.js";
 
 for (const mode of MODES) {
   test(`a missing native helper stops the boot with a non-zero exit within 30 s [${mode}]`, async (t) => {
@@ -16,8 +23,11 @@ for (const mode of MODES) {
     const a =
       mode === "host"
         ? await start(mode, m, { appDir: copyAppWithout(tmp.dir, ["native/build/kruxos-sandbox"]) })
-        : // An empty tmpfs over the helper's folder hides it, as a broken image would.
-          await start(mode, m, { extraArgs: ["--tmpfs", "/opt/kruxos/native/build:ro,size=1m"] });
+        : // An empty tmpfs over the helper's folder hides it, as a broken image would
+          // (notmpcopyup: podman would otherwise copy the image's files into the tmpfs).
+          await start(mode, m, {
+            extraArgs: ["--tmpfs", "/opt/kruxos/native/build:ro,size=1m,notmpcopyup"],
+          });
     t.after(a.cleanup);
     const started = Date.now();
     const code = await a.waitExit(30_000);

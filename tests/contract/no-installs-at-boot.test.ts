@@ -1,9 +1,17 @@
 // RC: nothing is installed or downloaded at boot: a full boot's logs are free of package managers and downloads.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MODES, defaultManifest, imageUnavailable, start, waitReady, withFreePorts } from "./harness.js";
+import {
+  MODES,
+  defaultManifest,
+  imageUnavailable,
+  start,
+  waitReady,
+  withFreePorts,
+} from "./harness.js";
 
-const INSTALLS = /\b(apt-get|apt install|dpkg -i|npm (install|ci|i )|npx |pip3? install|yarn add|pnpm add|nix-env|curl |wget |Downloading|Fetched \d|Get:\d+ http)/i;
+const INSTALLS =
+  /\b(apt-get|apt install|dpkg -i|npm (install|ci|i )|npx |pip3? install|yarn add|pnpm add|nix-env|curl |wget |Downloading|Fetched \d|Get:\d+ http)/i;
 
 for (const mode of MODES) {
   test(`a full boot installs and downloads nothing [${mode}]`, async (t) => {

@@ -1,7 +1,14 @@
 // RC: a required program that never reaches RUNNING → no sentinel, BootstrapSealTimeout logged.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MODES, defaultManifest, imageUnavailable, start, waitFor, withFreePorts } from "./harness.js";
+import {
+  MODES,
+  defaultManifest,
+  imageUnavailable,
+  start,
+  waitFor,
+  withFreePorts,
+} from "./harness.js";
 
 for (const mode of MODES) {
   test(`a required program that never runs makes the seal time out without a sentinel [${mode}]`, async (t) => {
@@ -10,14 +17,30 @@ for (const mode of MODES) {
       if (why) return t.skip(why);
     }
     const m = await withFreePorts(defaultManifest());
-    m.programs = { ...m.programs, never: { command: "/bin/false", priority: 50, required_for_readiness: true, startsecs: 1, startretries: 1, autorestart: false } };
+    m.programs = {
+      ...m.programs,
+      never: {
+        command: "/bin/false",
+        priority: 50,
+        required_for_readiness: true,
+        startsecs: 1,
+        startretries: 1,
+        autorestart: false,
+      },
+    };
     m.appliance = { ...m.appliance, seal_timeout_s: 4 };
     const a = await start(mode, m);
     t.after(a.cleanup);
-    const line = await waitFor(async () => (await a.logLines()).find((l) => l.event === "BootstrapSealTimeout"), 60_000);
+    const line = await waitFor(
+      async () => (await a.logLines()).find((l) => l.event === "BootstrapSealTimeout"),
+      60_000,
+    );
     assert.equal(line.stage, "bootstrap");
     assert.deepEqual(Object.keys(line.waiting as object), ["never"]);
     assert.equal(await a.sentinelExists(), false);
-    assert.equal((await a.logLines()).some((l) => l.event === "BootstrapCompleted"), false);
+    assert.equal(
+      (await a.logLines()).some((l) => l.event === "BootstrapCompleted"),
+      false,
+    );
   });
 }

@@ -1,7 +1,15 @@
 // RC: a writable /opt/kruxos → ImmutableRootWritable warning, and the boot still seals.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MODES, defaultManifest, imageUnavailable, start, waitFor, waitReady, withFreePorts } from "./harness.js";
+import {
+  MODES,
+  defaultManifest,
+  imageUnavailable,
+  start,
+  waitFor,
+  waitReady,
+  withFreePorts,
+} from "./harness.js";
 
 for (const mode of MODES) {
   test(`a writable application root is warned about and the boot still seals [${mode}]`, async (t) => {
@@ -11,9 +19,18 @@ for (const mode of MODES) {
     }
     const m = await withFreePorts(defaultManifest());
     // Host mode: the checkout is writable by nature. Image: root without a read-only rootfs owns /opt/kruxos.
-    const a = await start(mode, m, mode === "image" ? { extraArgs: ["--read-only=false", "--user", "0:0"], volumeOwner: { uid: 0, gid: 0 } } : {});
+    const a = await start(
+      mode,
+      m,
+      mode === "image"
+        ? { extraArgs: ["--read-only=false", "--user", "0:0"], volumeOwner: { uid: 0, gid: 0 } }
+        : {},
+    );
     t.after(a.cleanup);
-    const warn = await waitFor(async () => (await a.logLines()).find((l) => l.event === "ImmutableRootWritable"), 60_000);
+    const warn = await waitFor(
+      async () => (await a.logLines()).find((l) => l.event === "ImmutableRootWritable"),
+      60_000,
+    );
     assert.equal(warn.level, "warn");
     assert.equal(warn.stage, "bootstrap");
     await waitReady(a, 60_000);
@@ -27,12 +44,21 @@ for (const mode of MODES) {
     }
     const m = await withFreePorts(defaultManifest());
     m.appliance = { ...m.appliance, strict: true };
-    const a = await start(mode, m, mode === "image" ? { extraArgs: ["--read-only=false", "--user", "0:0"], volumeOwner: { uid: 0, gid: 0 } } : {});
+    const a = await start(
+      mode,
+      m,
+      mode === "image"
+        ? { extraArgs: ["--read-only=false", "--user", "0:0"], volumeOwner: { uid: 0, gid: 0 } }
+        : {},
+    );
     t.after(a.cleanup);
     const code = await a.waitExit(30_000);
     assert.notEqual(code, null);
     assert.notEqual(code, 0);
     const lines = await a.logLines();
-    assert.ok(lines.some((l) => l.event === "BootstrapFailed" && l.code === "ImmutableRootWritable"), await a.logText());
+    assert.ok(
+      lines.some((l) => l.event === "BootstrapFailed" && l.code === "ImmutableRootWritable"),
+      await a.logText(),
+    );
   });
 }

@@ -16,12 +16,20 @@ export interface RunResult {
   readonly stderr: string;
 }
 
-export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export function runCli(
+  args: readonly string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [CLI, ...args],
-      { env: { ...process.env, ...opts.env }, cwd: opts.cwd ?? REPO, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 << 20 },
+      {
+        env: { ...process.env, ...opts.env },
+        cwd: opts.cwd ?? REPO,
+        timeout: opts.timeoutMs ?? 60_000,
+        maxBuffer: 16 << 20,
+      },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
         resolve({ code, stdout, stderr });
@@ -30,12 +38,25 @@ export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv;
   });
 }
 
-export function run(cmd: string, args: readonly string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: readonly string[],
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 << 20, env: { ...process.env, ...opts.env } }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      cmd,
+      args,
+      {
+        timeout: opts.timeoutMs ?? 120_000,
+        maxBuffer: 64 << 20,
+        env: { ...process.env, ...opts.env },
+      },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -67,16 +88,30 @@ export interface Spawned {
   readonly child: ChildProcess;
   readonly lines: Record<string, unknown>[];
   readonly text: () => string;
-  waitFor(pred: (line: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>>;
+  waitFor(
+    pred: (line: Record<string, unknown>) => boolean,
+    timeoutMs: number,
+  ): Promise<Record<string, unknown>>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function spawnLogged(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Spawned {
-  const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, cwd: opts.cwd ?? REPO, stdio: ["ignore", "pipe", "pipe"] });
+export function spawnLogged(
+  cmd: string,
+  args: readonly string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Spawned {
+  const child = spawn(cmd, args, {
+    env: { ...process.env, ...opts.env },
+    cwd: opts.cwd ?? REPO,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const lines: Record<string, unknown>[] = [];
   let raw = "";
   let buf = "";
-  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  const waiters: {
+    pred: (l: Record<string, unknown>) => boolean;
+    resolve: (l: Record<string, unknown>) => void;
+  }[] = [];
   const onData = (chunk: Buffer): void => {
     raw += chunk.toString("utf8");
     buf += chunk.toString("utf8");
@@ -87,14 +122,20 @@ export function spawnLogged(cmd: string, args: readonly string[], opts: { env?: 
       try {
         const obj = JSON.parse(line) as Record<string, unknown>;
         lines.push(obj);
-        for (const w of [...waiters]) if (w.pred(obj)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(obj); }
+        for (const w of [...waiters])
+          if (w.pred(obj)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve(obj);
+          }
       } catch {
         /* not a JSON line (supervisord's own output, banners) */
       }
     }
   };
   child.stdout?.on("data", onData);
-  child.stderr?.on("data", (c: Buffer) => { raw += c.toString("utf8"); });
+  child.stderr?.on("data", (c: Buffer) => {
+    raw += c.toString("utf8");
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on("exit", (code, signal) => resolve({ code, signal })),
   );
@@ -107,28 +148,55 @@ export function spawnLogged(cmd: string, args: readonly string[], opts: { env?: 
       const hit = lines.find(pred);
       if (hit) return Promise.resolve(hit);
       return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for a log line; output so far:\n${raw.slice(-4000)}`)), timeoutMs);
-        waiters.push({ pred, resolve: (l) => { clearTimeout(t); resolve(l); } });
+        const t = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `timed out after ${timeoutMs} ms waiting for a log line; output so far:\n${raw.slice(-4000)}`,
+              ),
+            ),
+          timeoutMs,
+        );
+        waiters.push({
+          pred,
+          resolve: (l) => {
+            clearTimeout(t);
+            resolve(l);
+          },
+        });
       });
     },
   };
 }
 
-export async function httpGet(url: string, timeoutMs = 5000): Promise<{ status: number; body: string; ms: number }> {
+export async function httpGet(
+  url: string,
+  timeoutMs = 5000,
+): Promise<{ status: number; body: string; ms: number }> {
   const http = await import("node:http");
   const start = performance.now();
   return new Promise((resolve, reject) => {
     const req = http.get(url, { timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8"), ms: performance.now() - start }));
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          body: Buffer.concat(chunks).toString("utf8"),
+          ms: performance.now() - start,
+        }),
+      );
     });
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", reject);
   });
 }
 
-export async function waitUntil<T>(fn: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 200): Promise<T> {
+export async function waitUntil<T>(
+  fn: () => Promise<T | undefined>,
+  timeoutMs: number,
+  intervalMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
   for (;;) {
@@ -138,7 +206,10 @@ export async function waitUntil<T>(fn: () => Promise<T | undefined>, timeoutMs: 
     } catch (err) {
       lastErr = err;
     }
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${lastErr ? `: ${String(lastErr)}` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `condition not met within ${timeoutMs} ms${lastErr ? `: ${String(lastErr)}` : ""}`,
+      );
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

@@ -5,7 +5,17 @@ import { test } from "node:test";
 import { REPO, runCli } from "../helpers/repo.js";
 
 // Pinned verbs of this issue (SPEC §13 adds more in later issues).
-const VERBS = [["up"], ["boot"], ["serve"], ["seal"], ["config", "validate"], ["config", "render"], ["health"], ["sandbox", "diagnose"], ["version"]];
+const VERBS = [
+  ["up"],
+  ["boot"],
+  ["serve"],
+  ["seal"],
+  ["config", "validate"],
+  ["config", "render"],
+  ["health"],
+  ["sandbox", "diagnose"],
+  ["version"],
+];
 
 for (const verb of VERBS) {
   test(`kruxos ${verb.join(" ")} --help prints usage and exits 0`, async () => {
@@ -31,24 +41,50 @@ test("an unknown option is a usage error (exit 2)", async () => {
 });
 
 test("config validate prints CODE path: message with the line and exits 1 on errors", async () => {
-  const r = await runCli(["config", "validate", "--manifest", path.join(REPO, "tests/fixtures/rules/E001.invalid.toml")]);
+  const r = await runCli([
+    "config",
+    "validate",
+    "--manifest",
+    path.join(REPO, "tests/fixtures/rules/E001.invalid.toml"),
+  ]);
   assert.equal(r.code, 1);
-  assert.match(r.stdout, /^E001 dashboard\.port: port 7700 is already used by gateway\.port \(line 3\)$/m);
+  assert.match(
+    r.stdout,
+    /^E001 dashboard\.port: port 7700 is already used by gateway\.port \(line 3\)$/m,
+  );
 });
 
 test("config validate exits 0 on warnings only and reports them", async () => {
-  const r = await runCli(["config", "validate", "--manifest", path.join(REPO, "tests/fixtures/rules/W001.invalid.toml")]);
+  const r = await runCli([
+    "config",
+    "validate",
+    "--manifest",
+    path.join(REPO, "tests/fixtures/rules/W001.invalid.toml"),
+  ]);
   assert.equal(r.code, 0);
   assert.match(r.stdout, /^W001 image\.tag: /m);
 });
 
 test("config validate --json is versioned machine output", async () => {
-  const r = await runCli(["config", "validate", "--json", "--manifest", path.join(REPO, "tests/fixtures/rules/E003.invalid.toml")]);
+  const r = await runCli([
+    "config",
+    "validate",
+    "--json",
+    "--manifest",
+    path.join(REPO, "tests/fixtures/rules/E003.invalid.toml"),
+  ]);
   assert.equal(r.code, 1);
-  const body = JSON.parse(r.stdout) as { version: number; valid: boolean; findings: { code: string; path: string; line?: number }[] };
+  const body = JSON.parse(r.stdout) as {
+    version: number;
+    valid: boolean;
+    findings: { code: string; path: string; line?: number }[];
+  };
   assert.equal(body.version, 1);
   assert.equal(body.valid, false);
-  assert.deepEqual(body.findings.map((f) => [f.code, f.path, f.line]), [["E003", "image.user", 3]]);
+  assert.deepEqual(
+    body.findings.map((f) => [f.code, f.path, f.line]),
+    [["E003", "image.user", 3]],
+  );
 });
 
 test("config validate on a missing file is a usage error, not a crash", async () => {

@@ -8,16 +8,38 @@ import { REPO } from "../helpers/repo.js";
 
 // Pinned: these codes are part of the product contract; renaming one breaks operators' tooling.
 const CODES = [
-  "E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008", "E009", "E010",
-  "E011", "E012", "E013", "E014", "E015", "W001", "W002", "W003", "W004", "W005",
+  "E001",
+  "E002",
+  "E003",
+  "E004",
+  "E005",
+  "E006",
+  "E007",
+  "E008",
+  "E009",
+  "E010",
+  "E011",
+  "E012",
+  "E013",
+  "E014",
+  "E015",
+  "W001",
+  "W002",
+  "W003",
+  "W004",
+  "W005",
 ];
 
 const fixture = (code: string, kind: "valid" | "invalid"): string =>
   readFileSync(path.join(REPO, "tests", "fixtures", "rules", `${code}.${kind}.toml`), "utf8");
 
 test("the rule catalogue is exactly the pinned codes", () => {
-  assert.deepEqual(RULES.map((r) => r.code), CODES);
-  for (const r of RULES) assert.equal(r.severity, r.code.startsWith("E") ? "error" : "warning", r.code);
+  assert.deepEqual(
+    RULES.map((r) => r.code),
+    CODES,
+  );
+  for (const r of RULES)
+    assert.equal(r.severity, r.code.startsWith("E") ? "error" : "warning", r.code);
 });
 
 test("docs/manifest.md documents every rule code and no other", () => {
@@ -29,7 +51,10 @@ test("docs/manifest.md documents every rule code and no other", () => {
 for (const code of CODES) {
   test(`rule ${code}: the invalid fixture is reported with that code and the valid one is clean`, () => {
     const bad = validateManifestText(fixture(code, "invalid"));
-    assert.ok(bad.manifest, `${code} invalid fixture must pass the schema so the rule itself is tested`);
+    assert.ok(
+      bad.manifest,
+      `${code} invalid fixture must pass the schema so the rule itself is tested`,
+    );
     const hits = bad.findings.filter((f) => f.code === code);
     assert.ok(hits.length > 0, `${code} not reported: ${JSON.stringify(bad.findings)}`);
     for (const h of hits) {
@@ -38,8 +63,16 @@ for (const code of CODES) {
     }
     const good = validateManifestText(fixture(code, "valid"));
     assert.ok(good.manifest);
-    assert.deepEqual(good.findings.filter((f) => f.code === code), [], `${code} valid fixture flagged`);
-    assert.deepEqual(good.findings.filter((f) => f.severity === "error"), [], `${code} valid fixture has errors`);
+    assert.deepEqual(
+      good.findings.filter((f) => f.code === code),
+      [],
+      `${code} valid fixture flagged`,
+    );
+    assert.deepEqual(
+      good.findings.filter((f) => f.severity === "error"),
+      [],
+      `${code} valid fixture has errors`,
+    );
   });
 }
 
@@ -58,7 +91,15 @@ test("the default kruxos.toml spells out exactly the schema defaults", () => {
 test("an unknown key is an error that names the key and its line", () => {
   const r = validateManifestText("[gateway]\nport = 7700\nprot = 7701\n");
   assert.equal(r.manifest, undefined);
-  assert.deepEqual(r.findings, [{ code: "E000", severity: "error", path: "gateway.prot", message: 'unknown key "prot"', line: 3 }]);
+  assert.deepEqual(r.findings, [
+    {
+      code: "E000",
+      severity: "error",
+      path: "gateway.prot",
+      message: 'unknown key "prot"',
+      line: 3,
+    },
+  ]);
 });
 
 test("an unknown section is an error", () => {
@@ -77,13 +118,18 @@ test("control characters in paths and commands are refused (they could inject su
   const r = validateManifestText('[paths]\ntmp = "/tmp\\n[program:evil]\\ncommand=/bin/sh"\n');
   assert.equal(r.manifest, undefined);
   assert.equal(r.findings[0]?.path, "paths.tmp");
-  const c = validateManifestText('[programs.gateway]\ncommand = "kruxos serve gateway\\n[program:x]"\n');
+  const c = validateManifestText(
+    '[programs.gateway]\ncommand = "kruxos serve gateway\\n[program:x]"\n',
+  );
   assert.equal(c.findings[0]?.path, "programs.gateway.command");
 });
 
 test("a program without a command is an error, not a silent second gateway", () => {
   const r = validateManifestText("[programs.foo]\npriority = 5\n");
-  assert.deepEqual(r.findings.map((f) => [f.path, f.message]), [["programs.foo.command", 'missing required key "command"']]);
+  assert.deepEqual(
+    r.findings.map((f) => [f.path, f.message]),
+    [["programs.foo.command", 'missing required key "command"']],
+  );
 });
 
 test("TOML syntax errors are findings with a line, not crashes", () => {
@@ -94,15 +140,26 @@ test("TOML syntax errors are findings with a line, not crashes", () => {
 });
 
 test("every schema property has a description, a default and examples", () => {
-  const schema = JSON.parse(readFileSync(path.join(REPO, "schema", "kruxos.toml.schema.json"), "utf8")) as Record<string, unknown>;
+  const schema = JSON.parse(
+    readFileSync(path.join(REPO, "schema", "kruxos.toml.schema.json"), "utf8"),
+  ) as Record<string, unknown>;
   const missing: string[] = [];
   // A required property has no default by definition (ajv would fill it before checking `required`).
-  const walk = (node: Record<string, unknown>, at: string, isProperty: boolean, required = false): void => {
+  const walk = (
+    node: Record<string, unknown>,
+    at: string,
+    isProperty: boolean,
+    required = false,
+  ): void => {
     if (isProperty) {
-      for (const k of ["description", ...(required ? [] : ["default"]), "examples"]) if (!(k in node)) missing.push(`${at}: ${k}`);
+      for (const k of ["description", ...(required ? [] : ["default"]), "examples"])
+        if (!(k in node)) missing.push(`${at}: ${k}`);
     }
     const req = (node.required ?? []) as string[];
-    for (const [k, v] of Object.entries((node.properties ?? {}) as Record<string, Record<string, unknown>>)) walk(v, `${at}.${k}`, true, req.includes(k));
+    for (const [k, v] of Object.entries(
+      (node.properties ?? {}) as Record<string, Record<string, unknown>>,
+    ))
+      walk(v, `${at}.${k}`, true, req.includes(k));
     const ap = node.additionalProperties;
     if (ap && typeof ap === "object") {
       const entry = ap as Record<string, unknown>;

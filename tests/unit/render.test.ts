@@ -27,7 +27,8 @@ test("a changed manifest changes what is rendered", () => {
   const b = load(defaultText.replace("port = 7800", "port = 7801"));
   const ra = renderAll(a.m, a.sha);
   const rb = renderAll(b.m, b.sha);
-  for (let i = 0; i < ra.length; i++) assert.notEqual(ra[i]?.content, rb[i]?.content, String(ra[i]?.name));
+  for (let i = 0; i < ra.length; i++)
+    assert.notEqual(ra[i]?.content, rb[i]?.content, String(ra[i]?.name));
 });
 
 test("supervisord.conf lists the programs in priority order with their settings", () => {
@@ -35,7 +36,10 @@ test("supervisord.conf lists the programs in priority order with their settings"
   const conf = renderAll(m, sha).find((f) => f.name === "supervisord.conf")?.content ?? "";
   const programs = [...conf.matchAll(/^\[program:([^\]]+)\]/gm)].map((x) => x[1]);
   assert.deepEqual(programs, ["proxy", "gateway", "dashboard", "bootstrap-seal"]);
-  assert.match(conf, /\[program:bootstrap-seal\]\ncommand=kruxos seal\npriority=99\nautostart=true\nautorestart=false/);
+  assert.match(
+    conf,
+    /\[program:bootstrap-seal\]\ncommand=kruxos seal\npriority=99\nautostart=true\nautorestart=false/,
+  );
   assert.match(conf, /^file=\/run\/kruxos\/supervisor\.sock$/m);
   assert.match(conf, new RegExp(`^; manifest sha256: ${sha}$`, "m"));
 });
@@ -43,7 +47,9 @@ test("supervisord.conf lists the programs in priority order with their settings"
 test("oci-config.json carries user, ports, entrypoint and the manifest hash label", () => {
   const { m, sha } = load(defaultText);
   assert.equal(sha, createHash("sha256").update(defaultText).digest("hex"));
-  const cfg = JSON.parse(renderAll(m, sha).find((f) => f.name === "oci-config.json")?.content ?? "{}") as Record<string, unknown>;
+  const cfg = JSON.parse(
+    renderAll(m, sha).find((f) => f.name === "oci-config.json")?.content ?? "{}",
+  ) as Record<string, unknown>;
   assert.equal(cfg.User, "1000:1000");
   assert.deepEqual(cfg.ExposedPorts, { "7700/tcp": {}, "7800/tcp": {}, "9464/tcp": {} });
   assert.deepEqual(cfg.Entrypoint, ["/opt/kruxos/bin/kruxos", "boot"]);
@@ -52,7 +58,9 @@ test("oci-config.json carries user, ports, entrypoint and the manifest hash labe
 
 test("compose.yaml is the hardened baseline and publishes the manifest's ports", () => {
   const { m, sha } = load(defaultText.replace("metrics_port = 9464", "metrics_port = 9555"));
-  const doc = parseYaml(renderAll(m, sha).find((f) => f.name === "compose.yaml")?.content ?? "") as {
+  const doc = parseYaml(
+    renderAll(m, sha).find((f) => f.name === "compose.yaml")?.content ?? "",
+  ) as {
     services: { kruxos: Record<string, unknown> };
   };
   const s = doc.services.kruxos;
@@ -71,7 +79,9 @@ test("an enabled exception adds privilege to compose.yaml and run.sh while CapDr
   const text = `${defaultText.replace(/^\[features\]$/m, "")}\n[features]\nlow_ports = true\n\n[security.exceptions.low_ports]\ncap_add = ["NET_BIND_SERVICE"]\n`;
   const { m, sha } = load(text);
   const files = renderAll(m, sha);
-  const compose = parseYaml(files.find((f) => f.name === "compose.yaml")?.content ?? "") as { services: { kruxos: Record<string, unknown> } };
+  const compose = parseYaml(files.find((f) => f.name === "compose.yaml")?.content ?? "") as {
+    services: { kruxos: Record<string, unknown> };
+  };
   assert.deepEqual(compose.services.kruxos.cap_drop, ["ALL"]);
   assert.deepEqual(compose.services.kruxos.cap_add, ["NET_BIND_SERVICE"]);
   const sh = files.find((f) => f.name === "run.sh")?.content ?? "";
@@ -83,7 +93,13 @@ test("run.sh is valid POSIX sh and keeps the baseline flags", async (t) => {
   const { m, sha } = load(defaultText);
   const sh = renderAll(m, sha).find((f) => f.name === "run.sh");
   assert.equal(sh?.mode, 0o755);
-  for (const flag of ["--read-only", "--cap-drop ALL", "--security-opt 'no-new-privileges:true'", "--user '1000:1000'", "--tmpfs '/tmp:"])
+  for (const flag of [
+    "--read-only",
+    "--cap-drop ALL",
+    "--security-opt 'no-new-privileges:true'",
+    "--user '1000:1000'",
+    "--tmpfs '/tmp:",
+  ])
     assert.ok(sh?.content.includes(flag), flag);
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
@@ -101,12 +117,24 @@ test("kruxos config render --out writes the four files, byte-identical across ru
     b.cleanup();
   });
   const ra = await runCli(["config", "render", "--out", a.dir]);
-  const rb = await runCli(["config", "render", "--out", b.dir, "--manifest", path.join(REPO, "kruxos.toml")]);
+  const rb = await runCli([
+    "config",
+    "render",
+    "--out",
+    b.dir,
+    "--manifest",
+    path.join(REPO, "kruxos.toml"),
+  ]);
   assert.equal(ra.code, 0, ra.stderr);
   assert.equal(rb.code, 0, rb.stderr);
   const names = readdirSync(a.dir).sort();
   assert.deepEqual(names, ["compose.yaml", "oci-config.json", "run.sh", "supervisord.conf"]);
-  for (const n of names) assert.equal(readFileSync(path.join(a.dir, n), "utf8"), readFileSync(path.join(b.dir, n), "utf8"), n);
+  for (const n of names)
+    assert.equal(
+      readFileSync(path.join(a.dir, n), "utf8"),
+      readFileSync(path.join(b.dir, n), "utf8"),
+      n,
+    );
   assert.equal(statSync(path.join(a.dir, "run.sh")).mode & 0o777, 0o755);
 });
 

@@ -39,7 +39,10 @@ function hardenedRun(m: Manifest): HardenedRun {
     devices: uniq(active.flatMap(([, e]) => [...e.devices])),
     securityOpt: [...securityOpt, ...uniq(active.flatMap(([, e]) => [...e.security_opt]))],
     tmp: { path: m.paths.tmp, opts: `rw,nosuid,nodev,size=${m.security.tmp_size_mb}m,mode=1777` },
-    run: { path: m.paths.run, opts: `rw,nosuid,nodev,noexec,size=${m.security.run_size_mb}m,mode=0755` },
+    run: {
+      path: m.paths.run,
+      opts: `rw,nosuid,nodev,noexec,size=${m.security.run_size_mb}m,mode=0755`,
+    },
     volumes: [
       { name: "kruxos-data", target: m.paths.data },
       { name: "kruxos-workspace", target: m.paths.workspace },
@@ -72,8 +75,17 @@ export function renderCompose(m: Manifest, manifestSha256: string): string {
     ports: r.ports.map((p) => `${p}:${p}`),
     mem_limit: `${r.memoryMb}m`,
     pids_limit: r.pidsLimit,
-    ulimits: { nofile: { soft: r.nofile, hard: r.nofile }, nproc: { soft: r.nproc, hard: r.nproc } },
-    healthcheck: { test: ["CMD", ...r.health], interval: "10s", timeout: "5s", retries: 3, start_period: "60s" },
+    ulimits: {
+      nofile: { soft: r.nofile, hard: r.nofile },
+      nproc: { soft: r.nproc, hard: r.nproc },
+    },
+    healthcheck: {
+      test: ["CMD", ...r.health],
+      interval: "10s",
+      timeout: "5s",
+      retries: 3,
+      start_period: "60s",
+    },
     stop_grace_period: "30s",
   };
   const doc = {
@@ -104,7 +116,7 @@ export function renderRunSh(m: Manifest, manifestSha256: string): string {
       (v) =>
         `--volume "\${KRUXOS_${v.name === "kruxos-data" ? "DATA" : "WORKSPACE"}_VOLUME:-${v.name}}:${v.target}"`,
     ),
-    ...(r.ports.length ? ['${PUBLISH}'] : []),
+    ...(r.ports.length ? ["${PUBLISH}"] : []),
     `--memory ${r.memoryMb}m`,
     `--pids-limit ${r.pidsLimit}`,
     `--ulimit nofile=${r.nofile}:${r.nofile}`,
