@@ -44,7 +44,7 @@ let
     ""
     "[supervisord]"
     "nodaemon=true"
-    "logfile=/dev/stdout"
+    "logfile=/dev/null"
     "logfile_maxbytes=0"
     "loglevel=warn"
     "pidfile=${joinPath paths.run "supervisord.pid"}"

@@ -374,14 +374,17 @@ function safePath(p: string): string {
 }
 
 function validateSpec(spec: BaseSpec): void {
-  if (!SAFE_SUITE.test(spec.suite))
+  if (!SAFE_SUITE.test(spec.suite)) {
     throw new BuildError(`[image].debian_suite ${JSON.stringify(spec.suite)} is not a suite name`);
+  }
   for (const p of spec.packages) {
-    if (!SAFE_PACKAGE.test(p))
+    if (!SAFE_PACKAGE.test(p)) {
       throw new BuildError(`[image].packages: ${JSON.stringify(p)} is not a Debian package name`);
+    }
   }
   if (spec.packages.length === 0) throw new BuildError("[image].packages is empty");
-  if (!/^[a-z_][a-z0-9_-]*$/.test(spec.userName))
+  if (!/^[a-z_][a-z0-9_-]*$/.test(spec.userName)) {
     throw new BuildError(`invalid image user name ${spec.userName}`);
+  }
   for (const d of [...spec.readOnlyDirs, ...spec.privateDirs, ...spec.sharedDirs]) safePath(d);
 }

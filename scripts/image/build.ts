@@ -315,8 +315,9 @@ function readManifest(file: string): LoadedManifest {
 /** "1000:1000" → [1000, 1000]; "1000" → [1000, 1000]. */
 export function parseImageUser(user: string): [number, number] {
   const match = /^(\d+)(?::(\d+))?$/.exec(user);
-  if (!match)
+  if (!match) {
     throw new BuildError(`[image].user must be numeric "uid:gid", got ${JSON.stringify(user)}`);
+  }
   const uid = Number(match[1]);
   const gid = Number(match[2] ?? match[1]);
   if (uid === 0 || gid === 0) throw new BuildError("[image].user must not be root");
@@ -326,8 +327,9 @@ export function parseImageUser(user: string): [number, number] {
 /** The build epoch: explicit, else SOURCE_DATE_EPOCH, else HEAD's commit time, else 0. */
 export async function resolveEpoch(repoRoot: string, explicit?: number): Promise<number> {
   const check = (value: number, from: string): number => {
-    if (!Number.isSafeInteger(value) || value < 0)
+    if (!Number.isSafeInteger(value) || value < 0) {
       throw new BuildError(`${from} must be a non-negative integer, got ${value}`);
+    }
     return value;
   };
   if (explicit !== undefined) return check(explicit, "epoch");

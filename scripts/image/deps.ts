@@ -26,8 +26,9 @@ export async function productionPackages(repoRoot: string): Promise<string[]> {
     ) {
       throw new BuildError(`production dependency outside node_modules is not supported: ${abs}`);
     }
-    if (!existsSync(abs))
+    if (!existsSync(abs)) {
       throw new BuildError(`npm lists ${rel} but it is not installed; run: npm ci`);
+    }
     dirs.add(rel.split(path.sep).join("/"));
   }
   if (dirs.size === 0) throw new BuildError("npm lists no production dependencies; run: npm ci");

@@ -206,8 +206,9 @@ async function copyRange(
     while (done < size) {
       const buf = Buffer.alloc(Math.min(CHUNK, size - done));
       const { bytesRead } = await fh.read(buf, 0, buf.length, offset + done);
-      if (bytesRead === 0)
+      if (bytesRead === 0) {
         throw new Error(`${file} changed while packing ${name}: expected ${size} bytes`);
+      }
       await write(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
       done += bytesRead;
     }

@@ -34,8 +34,9 @@ export function ociPlatform(nodeArch: string = process.arch): Platform {
     mips64el: { architecture: "mips64le" },
   };
   const p = map[nodeArch];
-  if (!p)
+  if (!p) {
     throw new BuildError(`no OCI architecture name known for node's process.arch ${nodeArch}`);
+  }
   return p;
 }
 

@@ -207,8 +207,9 @@ export function indexTar(file: string): IndexedEntry[] {
     let longName: string | undefined;
     let longLink: string | undefined;
     for (;;) {
-      if (readSync(fd, block, 0, BLOCK, pos) !== BLOCK)
+      if (readSync(fd, block, 0, BLOCK, pos) !== BLOCK) {
         throw new Error(`${file}: truncated archive`);
+      }
       pos += BLOCK;
       if (block.every((x) => x === 0)) break;
       verifyChecksum(block, file, pos - BLOCK);
@@ -304,8 +305,9 @@ function entryType(typeflag: string, name: string, file: string): EntryType {
 function verifyChecksum(block: Buffer, file: string, offset: number): void {
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : (block[i] ?? 0);
-  if (readNumber(block, 148, 8) !== sum)
+  if (readNumber(block, 148, 8) !== sum) {
     throw new Error(`${file}: bad tar header checksum at ${offset}`);
+  }
 }
 
 /** Octal, or GNU base-256 when the high bit of the first byte is set. */

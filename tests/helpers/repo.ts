@@ -1,6 +1,6 @@
 // Test helpers: where the repository and the built CLI are, and how to run the CLI as a process.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -98,12 +98,15 @@ export interface Spawned {
 export function spawnLogged(
   cmd: string,
   args: readonly string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; logFile?: string } = {},
 ): Spawned {
+  // With logFile, stdout/stderr go to a real file, as under a container runtime. (Node gives
+  // children socketpairs, and supervisord cannot open /dev/stdout on a socket.)
+  const fd = opts.logFile ? openSync(opts.logFile, "w") : undefined;
   const child = spawn(cmd, args, {
     env: { ...process.env, ...opts.env },
     cwd: opts.cwd ?? REPO,
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: fd === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", fd, fd],
   });
   const lines: Record<string, unknown>[] = [];
   let raw = "";
@@ -133,6 +136,23 @@ export function spawnLogged(
     }
   };
   child.stdout?.on("data", onData);
+  if (opts.logFile) {
+    const file = opts.logFile;
+    let offset = 0;
+    const poll = (): void => {
+      const buf = readFileSync(file);
+      if (buf.length > offset) {
+        onData(buf.subarray(offset));
+        offset = buf.length;
+      }
+    };
+    const timer = setInterval(poll, 100);
+    child.on("exit", () => {
+      clearInterval(timer);
+      poll();
+      if (fd !== undefined) closeSync(fd);
+    });
+  }
   child.stderr?.on("data", (c: Buffer) => {
     raw += c.toString("utf8");
   });

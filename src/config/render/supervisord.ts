@@ -22,7 +22,8 @@ export function renderSupervisordConf(m: Manifest, manifestSha256: string): stri
     "",
     "[supervisord]",
     "nodaemon=true",
-    "logfile=/dev/stdout",
+    // supervisord echoes its own log to the console in nodaemon mode; a logfile would duplicate it.
+    "logfile=/dev/null",
     "logfile_maxbytes=0",
     "loglevel=warn",
     `pidfile=${path.join(m.paths.run, "supervisord.pid")}`,
