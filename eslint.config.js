@@ -80,7 +80,7 @@ export default tseslint.config(
     rules: { "no-restricted-syntax": "off" },
   },
   {
-    files: ["tests/**/*.ts", "scripts/**/*.ts"],
+    files: ["tests/**/*.ts", "scripts/**/*.ts", "bench/**/*.ts"],
     rules: { "no-restricted-syntax": "off" },
   },
 );
