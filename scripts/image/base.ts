@@ -18,7 +18,8 @@ import { fileDigest, writeLayer, type LayerBlob, type PlannedEntry } from "./lay
 import { BuildError, run } from "./proc.js";
 import { compareNames, indexTar, type IndexedEntry } from "./tar.js";
 
-export const DEBIAN_MIRROR = "http://deb.debian.org/debian";
+/** A Debian mirror to use instead of mmdebstrap's own default (for example a local one). */
+export const DEBIAN_MIRROR: string | undefined = process.env.KRUXOS_DEBIAN_MIRROR || undefined;
 
 /**
  * mtime of every base-layer entry and SOURCE_DATE_EPOCH for mmdebstrap (2000-01-01T00:00:00Z). It is
@@ -125,7 +126,7 @@ export function baseCacheKey(spec: BaseSpec): string {
     user: `${spec.uid}:${spec.gid}`,
     hook: baseHookScript(spec),
     dpkg: DPKG_OPTIONS,
-    mirror: spec.mirror ?? DEBIAN_MIRROR,
+    mirror: spec.mirror ?? "mmdebstrap-default",
     arch: spec.arch,
     epoch: BASE_EPOCH,
   };
@@ -253,7 +254,7 @@ async function runMmdebstrap(
     `--customize-hook=${baseHookScript(spec)}`,
     spec.suite,
     outTar,
-    spec.mirror ?? DEBIAN_MIRROR,
+    ...(spec.mirror ? [spec.mirror] : []),
   ];
   opts.log(
     `base: mmdebstrap --mode=${mode} ${spec.suite} with ${spec.packages.join(", ")} (about a minute)`,

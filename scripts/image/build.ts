@@ -157,7 +157,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<BuildResult> 
           readOnlyDirs: [m.paths.app, m.paths.etc],
           privateDirs: [m.paths.data, m.paths.workspace],
           sharedDirs: [m.paths.run],
-          mirror: DEBIAN_MIRROR,
+          ...(DEBIAN_MIRROR ? { mirror: DEBIAN_MIRROR } : {}),
           arch: platform.architecture,
         },
         { cacheDir, tmpDir, noCache: opts.noCache ?? false, log },
