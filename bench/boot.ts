@@ -2,7 +2,7 @@
 // the median of N runs, printed beside an anchor measured in the same run: a bare Node process
 // that starts and listens (host) and the same inside a container of the same image (image).
 import { spawn } from "node:child_process";
-import { mkdirSync, chownSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { renderAll, validateManifestText } from "../src/config/index.js";
@@ -90,6 +90,7 @@ async function imageBoot(): Promise<number> {
   for (const f of renderAll(r.manifest, r.sha256))
     writeFileSync(path.join(tmp.dir, f.name), f.content, { mode: f.mode });
   writeFileSync(path.join(tmp.dir, "kruxos.toml"), manifestText(m));
+  chmodSync(tmp.dir, 0o755); // the container user reads the manifest from this folder
   for (const d of ["data", "workspace"]) {
     mkdirSync(path.join(tmp.dir, d));
     chownSync(path.join(tmp.dir, d), 1000, 1000);

@@ -9,19 +9,18 @@ import {
   formatFinding,
   hasErrors,
   renderAll,
+  resolveManifestPath,
   validateManifestText,
   type Finding,
 } from "../config/index.js";
-import { formatDiagnosis, helperPath, probeSandbox } from "../sandbox/index.js";
-import {
-  boot,
-  loadContext,
-  resolveManifestPath,
-  sealProgram,
-  serveProgram,
-  up,
-} from "../appliance/index.js";
 import { readFileSync } from "node:fs";
+import type { BuiltinProgram } from "../appliance/index.js";
+
+// Verbs load what they need when they run: `kruxos seal`, the image healthcheck (`kruxos health`)
+// and `config validate` then start without loading the servers, SQLite and the rest.
+const appliance = (): Promise<typeof import("../appliance/index.js")> =>
+  import("../appliance/index.js");
+const sandbox = (): Promise<typeof import("../sandbox/index.js")> => import("../sandbox/index.js");
 
 export class UsageError extends Error {}
 
@@ -73,8 +72,11 @@ export const COMMANDS: readonly Command[] = [
     usage:
       "kruxos up [--home DIR] [--manifest FILE]\n  --home DIR  data, workspace and run folders (default ./.kruxos, or KRUXOS_HOME)",
     options: { ...homeOpt, ...manifestOpt },
-    run: (v) =>
-      up({ home: str(v.home) ?? process.env.KRUXOS_HOME ?? ".kruxos", manifest: str(v.manifest) }),
+    run: async (v) =>
+      (await appliance()).up({
+        home: str(v.home) ?? process.env.KRUXOS_HOME ?? ".kruxos",
+        manifest: str(v.manifest),
+      }),
   },
   {
     verb: "boot",
@@ -82,7 +84,7 @@ export const COMMANDS: readonly Command[] = [
     usage:
       "kruxos boot [--home DIR] [--manifest FILE]\n  --home DIR  boot a host laid out under DIR instead of the image paths",
     options: { ...homeOpt, ...manifestOpt },
-    run: (v) => boot({ home: str(v.home), manifest: str(v.manifest) }),
+    run: async (v) => (await appliance()).boot({ home: str(v.home), manifest: str(v.manifest) }),
   },
   {
     verb: "serve",
@@ -90,12 +92,15 @@ export const COMMANDS: readonly Command[] = [
     usage: "kruxos serve proxy|gateway|dashboard [--manifest FILE]",
     options: manifestOpt,
     positionals: 1,
-    run: (v, [program]) => {
+    run: async (v, [program]) => {
       if (program !== "proxy" && program !== "gateway" && program !== "dashboard")
         throw new UsageError(
           `unknown program "${program ?? ""}"; expected proxy, gateway or dashboard`,
         );
-      return serveProgram(program, str(v.manifest) ? { manifest: str(v.manifest) as string } : {});
+      return (await appliance()).serveProgram(
+        program as BuiltinProgram,
+        str(v.manifest) ? { manifest: str(v.manifest) as string } : {},
+      );
     },
   },
   {
@@ -103,7 +108,10 @@ export const COMMANDS: readonly Command[] = [
     summary: "Wait for required programs to be RUNNING, then write the bootstrap sentinel.",
     usage: "kruxos seal [--manifest FILE]",
     options: manifestOpt,
-    run: (v) => sealProgram(str(v.manifest) ? { manifest: str(v.manifest) as string } : {}),
+    run: async (v) =>
+      (await appliance()).sealProgram(
+        str(v.manifest) ? { manifest: str(v.manifest) as string } : {},
+      ),
   },
   {
     verb: "config validate",
@@ -181,7 +189,10 @@ export const COMMANDS: readonly Command[] = [
     run: async (v) => {
       let base = str(v.url);
       if (!base) {
-        const ctx = loadContext({ manifest: str(v.manifest), home: str(v.home) });
+        const ctx = (await appliance()).loadContext({
+          manifest: str(v.manifest),
+          home: str(v.home),
+        });
         base = `http://127.0.0.1:${ctx.loaded.manifest.gateway.port}`;
       }
       const endpoint = v.ready ? "/ready" : "/health";
@@ -222,8 +233,9 @@ export const COMMANDS: readonly Command[] = [
     usage: "kruxos sandbox diagnose [--json]",
     options: jsonOpt,
     run: async (v) => {
-      const d = await probeSandbox(helperPath(appRoot()));
-      out(v.json ? JSON.stringify(d) : formatDiagnosis(d));
+      const sb = await sandbox();
+      const d = await sb.probeSandbox(sb.helperPath(appRoot()));
+      out(v.json ? JSON.stringify(d) : sb.formatDiagnosis(d));
       return d.helper_error ? 1 : 0;
     },
   },

@@ -19,7 +19,14 @@ export {
   activeExceptions,
 } from "./rules.js";
 export type { Rule } from "./rules.js";
-export { imagePaths, hostPaths, mapManifestPath, withRuntimePaths } from "./paths.js";
+export {
+  imagePaths,
+  hostPaths,
+  mapManifestPath,
+  withRuntimePaths,
+  resolveManifestPath,
+  IMAGE_MANIFEST,
+} from "./paths.js";
 export type { RuntimePaths } from "./paths.js";
 export {
   renderAll,

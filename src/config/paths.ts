@@ -1,6 +1,7 @@
 // Where things are at run time. The image uses the manifest's [paths] as written; host mode maps
 // every root under one home folder (and the app root to the package). Environment variables
 // KRUXOS_DATA_DIR, KRUXOS_WORKSPACE and KRUXOS_RUN_DIR override either.
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { appRoot } from "../core/index.js";
 import type { Manifest, PathsSpec } from "./types.js";
@@ -98,4 +99,21 @@ export function mapManifestPath(m: Manifest, rt: RuntimePaths, p: string): strin
 export function withRuntimePaths(m: Manifest, rt: RuntimePaths): Manifest {
   const { app, etc, data, workspace, run, tmp } = rt;
   return Object.freeze({ ...m, paths: Object.freeze({ app, etc, data, workspace, run, tmp }) });
+}
+
+export const IMAGE_MANIFEST = "/etc/kruxos/kruxos.toml";
+
+/** --manifest, then KRUXOS_MANIFEST, then (host mode) ./kruxos.toml or the app's default, else the baked file. */
+export function resolveManifestPath(
+  explicit: string | undefined,
+  home: string | undefined,
+  env = process.env,
+): string {
+  if (explicit) return path.resolve(explicit);
+  if (env.KRUXOS_MANIFEST) return path.resolve(env.KRUXOS_MANIFEST);
+  if (home !== undefined || !existsSync(IMAGE_MANIFEST)) {
+    const local = path.resolve("kruxos.toml");
+    return existsSync(local) ? local : path.join(appRoot(), "kruxos.toml");
+  }
+  return IMAGE_MANIFEST;
 }

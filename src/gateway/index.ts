@@ -5,3 +5,7 @@ export { createAgentServer } from "./agent-server.js";
 export type { AgentServerDeps } from "./agent-server.js";
 export { Readiness } from "./readiness.js";
 export type { ReadinessOptions, ReadyBody } from "./readiness.js";
+export { handleMessage, toRpcError, rpcError, jsonDepth, methodNotFound, invalidParams } from "./jsonrpc.js";
+export type { RpcError, RpcLimits, Dispatch, Recovery, RpcId } from "./jsonrpc.js";
+export { AuthLimiter } from "./auth-limiter.js";
+export type { AgentIdentity, InvokeResult, Pipeline, CapabilitySummary, McpTool } from "./pipeline-types.js";

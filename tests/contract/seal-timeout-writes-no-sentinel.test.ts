@@ -28,7 +28,7 @@ for (const mode of MODES) {
         autorestart: false,
       },
     };
-    m.appliance = { ...m.appliance, seal_timeout_s: 4 };
+    m.appliance = { ...m.appliance, seal_timeout_s: 6 };
     const a = await start(mode, m);
     t.after(a.cleanup);
     const line = await waitFor(
@@ -36,7 +36,10 @@ for (const mode of MODES) {
       60_000,
     );
     assert.equal(line.stage, "bootstrap");
-    assert.deepEqual(Object.keys(line.waiting as object), ["never"]);
+    // Under load other programs may still be starting too; the one that never runs must be named.
+    const waiting = line.waiting as Record<string, string>;
+    assert.ok("never" in waiting, JSON.stringify(waiting));
+    assert.notEqual(waiting.never, "RUNNING");
     assert.equal(await a.sentinelExists(), false);
     assert.equal(
       (await a.logLines()).some((l) => l.event === "BootstrapCompleted"),

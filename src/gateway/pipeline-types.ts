@@ -1,0 +1,43 @@
+// The one call pipeline every transport (JSON-RPC over WS, MCP over WS / Streamable HTTP / stdio)
+// drives. Transports parse and frame; the pipeline authenticates nothing (the transport already
+// has the agent), decides, executes, audits and answers — or throws a KruxError.
+
+export interface AgentIdentity {
+  readonly name: string;
+  readonly session: string;
+  /** Where the request came from (IP), for audit and rate limiting. */
+  readonly source: string;
+}
+
+export interface InvokeResult {
+  readonly success: true;
+  readonly data: unknown;
+  readonly duration_ms: number;
+  readonly audit_seq: number;
+}
+
+export interface CapabilitySummary {
+  readonly name: string;
+  readonly category: string;
+  readonly purpose: string;
+  readonly when_to_use: string;
+  readonly tier: string;
+  readonly tags: readonly string[];
+}
+
+export interface McpTool {
+  readonly name: string;
+  readonly description: string;
+  readonly inputSchema: Record<string, unknown>;
+  readonly annotations?: Record<string, unknown>;
+}
+
+export interface Pipeline {
+  list(agent: AgentIdentity, filter: { category?: string; tag?: string }): Promise<CapabilitySummary[]>;
+  describe(agent: AgentIdentity, name: string): Promise<Record<string, unknown>>;
+  invoke(agent: AgentIdentity, name: string, inputs: unknown, transactionId?: string): Promise<InvokeResult>;
+  approvalCheck(agent: AgentIdentity, approvalId: string): Promise<Record<string, unknown>>;
+  approvalWait(agent: AgentIdentity, approvalId: string, timeoutS: number, signal: AbortSignal): Promise<Record<string, unknown>>;
+  /** MCP tools this agent may call (not blocked), plus approvals.check / approvals.wait. */
+  tools(agent: AgentIdentity): Promise<McpTool[]>;
+}
