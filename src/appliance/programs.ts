@@ -3,17 +3,27 @@
 // under supervisord (`kruxos serve X`) and side by side in one process (`kruxos up`).
 import path from "node:path";
 import {
+  Counter,
   Gauge,
+  Histogram,
   type ComponentHealth,
   type Logger,
   type Registry,
   unixRequest,
 } from "../core/index.js";
 import { mapManifestPath } from "../config/index.js";
-import { policyHealth } from "../policy/index.js";
-import { auditHealth } from "../audit/index.js";
-import { vaultHealth } from "../vault/index.js";
-import { openDatabase, stateHealth } from "../state/index.js";
+import { PolicyEngine, formatProblem, type ReloadResult } from "../policy/index.js";
+import {
+  CapabilityRegistry,
+  createAgentHandlers,
+  createFilesystemHandlers,
+  createSystemHandlers,
+  loadCapabilityDefinitions,
+} from "../capabilities/index.js";
+import { AuditLog, auditDir, type AuditEntry } from "../audit/index.js";
+import { ApprovalQueue } from "../approvals/index.js";
+import { deriveSubkey, vaultHealth } from "../vault/index.js";
+import { authenticateAgent, migrateAgents, openDatabase, stateHealth } from "../state/index.js";
 import {
   helperPath,
   missingRequired,
@@ -21,7 +31,13 @@ import {
   type SandboxDiagnosis,
 } from "../sandbox/index.js";
 import { createProxy } from "../egress/index.js";
-import { createAgentServer, Readiness } from "../gateway/index.js";
+import {
+  AgentCallLimiter,
+  GatewayPipeline,
+  createAgentAuthenticator,
+  createAgentServer,
+  Readiness,
+} from "../gateway/index.js";
 import {
   createDashboardServer,
   createEventStream,
@@ -94,21 +110,150 @@ async function proxyHealth(socket: string): Promise<ComponentHealth> {
   }
 }
 
+/** The appliance's own metrics of the call pipeline (SPEC §15). */
+function gatewayMetrics(registry: Registry) {
+  return {
+    calls: new Counter({
+      name: "kruxos_calls_total",
+      help: "Capability calls by capability and outcome.",
+      labelNames: ["capability", "outcome"],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: "kruxos_capability_duration_seconds",
+      help: "Capability execution time.",
+      labelNames: ["capability"],
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: [registry],
+    }),
+    connections: new Gauge({
+      name: "kruxos_connections",
+      help: "Open agent connections by transport.",
+      labelNames: ["transport"],
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: "kruxos_auth_failures_total",
+      help: "Refused agent authentications by reason.",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+  };
+}
+
 async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<RunningProgram> {
   const m = ctx.loaded.manifest;
   const p = ctx.paths;
   const agentsDb = agentsDbPath(ctx);
   const db = openDatabase(agentsDb);
   migrateUsers(db);
+  migrateAgents(db);
   const sandbox = await probeSandbox(helperPath(p.app));
+  const metrics = gatewayMetrics(registry);
+
+  // Audit first: nothing below may act without being able to record it.
+  const audit = await AuditLog.open(auditDir(p.data), {
+    failMode: m.audit.fail_mode,
+    checkpointKey: deriveSubkey(p.secretsDir, m.vault.key_source, "kruxos/audit-checkpoints/v1"),
+    checkpointEvery: m.audit.checkpoint_every,
+    checkpointIntervalMs: m.audit.checkpoint_interval_s * 1000,
+    registry,
+    logger: log,
+  });
+  const record = (entry: AuditEntry): void => {
+    audit
+      .append(entry)
+      .catch((err: Error) =>
+        log.error(
+          { event: "AuditWriteFailed", kind: entry.kind, error: err.message },
+          "audit write failed",
+        ),
+      );
+  };
+
+  // Policy: compiled once, reloaded atomically; every reload and rejection is an audit record.
+  const policy = new PolicyEngine({
+    files: m.policy.files.map((f) => mapManifestPath(m, p, f)),
+    agentDir: path.join(p.data, "policy", "agents"),
+    registry,
+  });
+  let lastReload: ReloadResult | undefined;
+  policy.on("reload", (r) => {
+    lastReload = r;
+    if (r.ok) {
+      log.info({ event: "PolicyReloaded", generation: r.generation }, "policy loaded");
+      record({
+        kind: "policy.reload",
+        detail: { generation: r.generation, files: r.files.length },
+      });
+    } else {
+      const problems = r.problems.map(formatProblem);
+      log.error(
+        { event: "PolicyRejected", generation: r.generation, problems },
+        "policy rejected; the previous generation stays in force",
+      );
+      record({
+        kind: "config.rejected",
+        detail: {
+          generation: r.generation,
+          problems: problems.slice(0, 5).join("; ").slice(0, 900),
+        },
+      });
+    }
+  });
+  policy.reload();
+  const stopWatching = m.policy.reload ? policy.watch() : () => undefined;
+
+  const capabilities = new CapabilityRegistry(
+    loadCapabilityDefinitions(path.join(p.app, "config", "capabilities")),
+    {},
+    {
+      enabledCategories: m.capabilities.enabled,
+    },
+  );
+  const approvalsDb = openDatabase(path.join(p.data, "approval_queue.db"));
+  const approvals = new ApprovalQueue(approvalsDb);
+  new Gauge({
+    name: "kruxos_approvals_pending",
+    help: "Approvals waiting for an operator.",
+    registers: [registry],
+    collect() {
+      this.set(approvals.list({ status: "pending", limit: 100_000 }).length);
+    },
+  });
+
   const policyFiles = m.policy.files.map((f) => mapManifestPath(m, p, f));
   const requires = [...m.gateway.ready_requires];
+  const policyComponent = (): ComponentHealth => {
+    if (policy.generation === 0)
+      return {
+        name: "policy",
+        status: "failing",
+        detail:
+          lastReload && !lastReload.ok
+            ? lastReload.problems.map(formatProblem).join("; ")
+            : "no policy loaded",
+      };
+    const rejected = lastReload && !lastReload.ok;
+    return {
+      name: "policy",
+      status: rejected ? "degraded" : "ok",
+      ...(rejected
+        ? { detail: `last reload rejected; generation ${policy.generation} stays in force` }
+        : {}),
+      facts: {
+        generation: policy.generation,
+        files: policyFiles.length,
+        entries: policy.capabilities().length,
+      },
+    };
+  };
   const readiness = new Readiness({
     sentinel: p.sentinel,
     requires,
     check: async () => [
-      policyHealth(policyFiles),
-      auditHealth(p.data, m.audit.fail_mode),
+      policyComponent(),
+      audit.health(),
       vaultHealth(p.secretsDir, m.vault.key_source),
       stateHealth(agentsDb),
       sandboxHealth(sandbox, m.sandbox.require),
@@ -116,7 +261,7 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
     ],
   });
   await readiness.start();
-  const readyGauge = new Gauge({
+  new Gauge({
     name: "kruxos_ready",
     help: "1 when GET /ready answers 200.",
     registers: [registry],
@@ -124,7 +269,6 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
       this.set(readiness.ready().ready ? 1 : 0);
     },
   });
-  void readyGauge;
   const ports = {
     agent: m.gateway.port,
     supervision_ws: m.supervision.ws_port,
@@ -141,8 +285,8 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
     mode: ctx.mode,
     ports,
     metrics: `http://${m.observability.metrics_host === "0.0.0.0" ? "<host>" : m.observability.metrics_host}:${m.observability.metrics_port}/metrics`,
-    capability_count: 0,
-    policy_generation: 0,
+    capability_count: capabilities.list().length,
+    policy_generation: policy.generation,
     sandbox: {
       layers: Object.entries(sandbox.layers)
         .filter(([, l]) => l.ok)
@@ -152,17 +296,97 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
       required: m.sandbox.require,
     },
   });
+
+  // Sessions: what agent.session reports, per session id.
+  const sessions = new Map<
+    string,
+    { transport: "rpc" | "mcp"; connected_at: string; calls: number }
+  >();
+  capabilities.registerAll(createFilesystemHandlers());
+  capabilities.registerAll(
+    createSystemHandlers({
+      meta,
+      health: () => readiness.health(),
+      metricsText: () => registry.metrics(),
+    }),
+  );
+  capabilities.registerAll(
+    createAgentHandlers({
+      registry: capabilities,
+      sessionInfo: (c) => {
+        const s = sessions.get(c.session);
+        return {
+          transport: s?.transport ?? "rpc",
+          connected_at: s?.connected_at ?? new Date().toISOString(),
+          call_count: s?.calls ?? 0,
+          client: null,
+        };
+      },
+      effectiveTier: (c, name) =>
+        policy.evaluate({ agent: c.agent, capability: name, inputs: {} }).tier,
+    }),
+  );
+
+  const events = createEventStream(db, ctx.version);
+  const pipeline = new GatewayPipeline({
+    registry: capabilities,
+    policy,
+    approvals,
+    audit,
+    workspaceRoot: p.workspace,
+    log,
+    events: { publish: (e) => events.publish(e) },
+    metrics: {
+      observeCall: (capability, outcome, seconds) => {
+        metrics.calls.inc({ capability, outcome });
+        metrics.duration.observe({ capability }, seconds);
+      },
+    },
+  });
+  await pipeline.resumeAccepted();
+  const authenticate = createAgentAuthenticator({
+    authenticate: (token) => authenticateAgent(db, token),
+    onFailure: (f) => {
+      metrics.authFailures.inc({ reason: f.reason });
+      log.warn(
+        { event: "AuthFailed", source: f.source, reason: f.reason, path: f.path },
+        "agent authentication refused",
+      );
+      record({
+        kind: "auth.failure",
+        detail: { source: f.source, reason: f.reason, path: f.path },
+      });
+    },
+  });
   const agent = await createAgentServer({
     readiness,
     meta,
     maxMessageBytes: m.gateway.max_message_bytes,
     onRequest: httpObserver(registry, "agent"),
+    protocol: {
+      authenticate,
+      pipeline,
+      limits: {
+        maxMessageBytes: m.gateway.max_message_bytes,
+        maxBatch: m.gateway.max_batch,
+        maxDepth: m.gateway.max_depth,
+      },
+      limiter: new AgentCallLimiter({
+        maxConcurrent: m.gateway.max_concurrent_calls,
+        ratePerS: m.gateway.calls_per_second,
+      }),
+      onConnection: (a, transport, open) => {
+        metrics.connections.inc({ transport }, open ? 1 : -1);
+        if (open)
+          sessions.set(a.session, { transport, connected_at: new Date().toISOString(), calls: 0 });
+        else sessions.delete(a.session);
+      },
+    },
   });
   const api = await createUserApi(
     { db, health: () => readiness.health(), meta, onRequest: httpObserver(registry, "user_api") },
     ctx.version,
   );
-  const events = createEventStream(db, ctx.version);
   await agent.listen({ host: m.gateway.host, port: m.gateway.port });
   await api.listen({ host: m.supervision.host, port: m.supervision.api_port });
   await listen(events.server, { host: m.supervision.host, port: m.supervision.ws_port });
@@ -172,13 +396,20 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
       agent: `${m.gateway.host}:${m.gateway.port}`,
       user_api: m.supervision.api_port,
       supervision_ws: m.supervision.ws_port,
+      capabilities: capabilities.list().length,
+      policy_generation: policy.generation,
     },
     "gateway listening",
   );
   return {
     close: async () => {
       readiness.stop();
+      stopWatching();
+      pipeline.close();
       await Promise.all([agent.close(), api.close(), events.close()]);
+      await audit.close();
+      policy.close();
+      approvalsDb.close();
       db.close();
     },
   };

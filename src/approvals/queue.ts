@@ -15,7 +15,8 @@ import { canonicalJson } from "../core/index.js";
 
 type Db = Database.Database;
 
-export type ApprovalStatus = "pending" | "accepted" | "rejected" | "expired" | "executing" | "completed" | "failed";
+export type ApprovalStatus =
+  "pending" | "accepted" | "rejected" | "expired" | "executing" | "completed" | "failed";
 
 export interface Approval {
   readonly id: string;
@@ -54,7 +55,9 @@ interface Row {
 }
 
 export function inputsDigest(inputs: unknown): string {
-  return createHash("sha256").update(canonicalJson(inputs ?? {}), "utf8").digest("hex");
+  return createHash("sha256")
+    .update(canonicalJson(inputs ?? {}), "utf8")
+    .digest("hex");
 }
 
 const fromRow = (r: Row): Approval => ({
@@ -80,7 +83,9 @@ export interface ApprovalQueueOptions {
   readonly now?: () => Date;
 }
 
-export type DecideResult = { ok: true; approval: Approval } | { ok: false; reason: "not_found" | "not_pending"; approval?: Approval };
+export type DecideResult =
+  | { ok: true; approval: Approval }
+  | { ok: false; reason: "not_found" | "not_pending"; approval?: Approval };
 
 export class ApprovalQueue {
   private readonly events = new EventEmitter();
@@ -116,12 +121,20 @@ export class ApprovalQueue {
   }
 
   /** Queue a call, or return the pending one with the same agent, capability and inputs. */
-  request(call: { agent: string; capability: string; inputs: unknown; generation: number; rule: string }): { approval: Approval; created: boolean } {
+  request(call: {
+    agent: string;
+    capability: string;
+    inputs: unknown;
+    generation: number;
+    rule: string;
+  }): { approval: Approval; created: boolean } {
     this.expireDue();
     const digest = inputsDigest(call.inputs);
     const tx = this.db.transaction(() => {
       const existing = this.db
-        .prepare("SELECT * FROM approvals WHERE agent = ? AND capability = ? AND inputs_digest = ? AND status = 'pending'")
+        .prepare(
+          "SELECT * FROM approvals WHERE agent = ? AND capability = ? AND inputs_digest = ? AND status = 'pending'",
+        )
         .get(call.agent, call.capability, digest) as Row | undefined;
       if (existing) return { approval: fromRow(existing), created: false };
       const now = this.now();
@@ -168,15 +181,24 @@ export class ApprovalQueue {
         `SELECT * FROM approvals WHERE (@status IS NULL OR status = @status) AND (@agent IS NULL OR agent = @agent)
          ORDER BY created_at DESC LIMIT @limit`,
       )
-      .all({ status: filter.status ?? null, agent: filter.agent ?? null, limit: filter.limit ?? 100 }) as Row[];
+      .all({
+        status: filter.status ?? null,
+        agent: filter.agent ?? null,
+        limit: filter.limit ?? 100,
+      }) as Row[];
     return rows.map(fromRow);
   }
 
-  decide(id: string, d: { decision: "accept" | "reject"; approver: string; reason?: string }): DecideResult {
+  decide(
+    id: string,
+    d: { decision: "accept" | "reject"; approver: string; reason?: string },
+  ): DecideResult {
     this.expireDue();
     const status = d.decision === "accept" ? "accepted" : "rejected";
     const changed = this.db
-      .prepare("UPDATE approvals SET status = ?, approver = ?, reason = ?, decided_at = ? WHERE id = ? AND status = 'pending'")
+      .prepare(
+        "UPDATE approvals SET status = ?, approver = ?, reason = ?, decided_at = ? WHERE id = ? AND status = 'pending'",
+      )
       .run(status, d.approver, d.reason ?? null, this.now().toISOString(), id).changes;
     const approval = this.get(id);
     if (!approval) return { ok: false, reason: "not_found" };
@@ -187,15 +209,24 @@ export class ApprovalQueue {
 
   /** Take an accepted call for execution; only one caller ever gets it. */
   claim(id: string): Approval | undefined {
-    const changed = this.db.prepare("UPDATE approvals SET status = 'executing' WHERE id = ? AND status = 'accepted'").run(id).changes;
+    const changed = this.db
+      .prepare("UPDATE approvals SET status = 'executing' WHERE id = ? AND status = 'accepted'")
+      .run(id).changes;
     return changed === 1 ? this.get(id) : undefined;
   }
 
   complete(id: string, outcome: { result: unknown } | { error: unknown }): Approval | undefined {
     const ok = "result" in outcome;
     this.db
-      .prepare("UPDATE approvals SET status = ?, result_json = ?, error_json = ? WHERE id = ? AND status = 'executing'")
-      .run(ok ? "completed" : "failed", ok ? JSON.stringify(outcome.result ?? null) : null, ok ? null : JSON.stringify(outcome.error), id);
+      .prepare(
+        "UPDATE approvals SET status = ?, result_json = ?, error_json = ? WHERE id = ? AND status = 'executing'",
+      )
+      .run(
+        ok ? "completed" : "failed",
+        ok ? JSON.stringify(outcome.result ?? null) : null,
+        ok ? null : JSON.stringify(outcome.error),
+        id,
+      );
     const a = this.get(id);
     if (a) this.emit(a);
     return a;
@@ -203,15 +234,25 @@ export class ApprovalQueue {
 
   /** Calls accepted but never finished executing (a crash between accept and completion). */
   accepted(): Approval[] {
-    return (this.db.prepare("SELECT * FROM approvals WHERE status = 'accepted' ORDER BY decided_at").all() as Row[]).map(fromRow);
+    return (
+      this.db
+        .prepare("SELECT * FROM approvals WHERE status = 'accepted' ORDER BY decided_at")
+        .all() as Row[]
+    ).map(fromRow);
   }
 
   /** Expiry is a denial: pending approvals past expires_at become expired. */
   expireDue(): Approval[] {
     const now = this.now().toISOString();
-    const due = this.db.prepare("SELECT * FROM approvals WHERE status = 'pending' AND expires_at <= ?").all(now) as Row[];
+    const due = this.db
+      .prepare("SELECT * FROM approvals WHERE status = 'pending' AND expires_at <= ?")
+      .all(now) as Row[];
     if (due.length === 0) return [];
-    this.db.prepare("UPDATE approvals SET status = 'expired', decided_at = ? WHERE status = 'pending' AND expires_at <= ?").run(now, now);
+    this.db
+      .prepare(
+        "UPDATE approvals SET status = 'expired', decided_at = ? WHERE status = 'pending' AND expires_at <= ?",
+      )
+      .run(now, now);
     const expired = due.map((r) => fromRow({ ...r, status: "expired", decided_at: now }));
     for (const a of expired) this.emit(a);
     return expired;
@@ -219,7 +260,8 @@ export class ApprovalQueue {
 
   /** Resolve when the approval leaves pending/accepted/executing, or on timeout (with its current state). */
   wait(id: string, timeoutMs: number, signal?: AbortSignal): Promise<Approval | undefined> {
-    const settled = (a: Approval | undefined): boolean => !a || ["rejected", "expired", "completed", "failed"].includes(a.status);
+    const settled = (a: Approval | undefined): boolean =>
+      !a || ["rejected", "expired", "completed", "failed"].includes(a.status);
     const first = this.get(id);
     if (settled(first)) return Promise.resolve(first);
     return new Promise((resolve) => {

@@ -1,3 +1,41 @@
-// audit: the hash-chained audit log. It owns where records live and whether they can be written;
-// it never decides outcomes and never drops a record silently.
+// audit: the hash-chained audit log — record format, daily files, keyed checkpoints, the derived
+// query index, verification and the writer's fail modes. It owns where records live and whether
+// they can be written; it never decides outcomes and never drops a record silently.
 export { auditDir, auditHealth, ensureAuditDir } from "./health.js";
+export {
+  AUDIT_KINDS,
+  AUDIT_OUTCOME_STATUSES,
+  AUDIT_RECORD_VERSION,
+  GENESIS_HASH,
+  MAX_DETAIL_BYTES,
+  canonicalize,
+  chainHash,
+  decodeRecord,
+  encodeCanonical,
+} from "./record.js";
+export type {
+  AuditDecision,
+  AuditEntry,
+  AuditKind,
+  AuditOutcome,
+  AuditOutcomeStatus,
+  AuditRecord,
+  AuditValue,
+} from "./record.js";
+export { AuditLog, repairTornTail } from "./log.js";
+export type {
+  AppendOptions,
+  AppendResult,
+  AuditFailMode,
+  AuditHead,
+  AuditLogOptions,
+  TornTailRepair,
+} from "./log.js";
+export { dailyFileName } from "./frames.js";
+export { CHECKPOINT_FILE, checkpointMac } from "./checkpoints.js";
+export type { Checkpoint } from "./checkpoints.js";
+export { INDEX_FILE } from "./index-db.js";
+export { queryAudit, tailAudit } from "./query.js";
+export type { AuditQuery, TailOptions } from "./query.js";
+export { TAMPER_CLASSES, verifyAudit } from "./verify.js";
+export type { TamperClass, VerifyResult } from "./verify.js";

@@ -35,6 +35,10 @@ export interface Manifest {
     readonly host: string;
     readonly port: number;
     readonly max_message_bytes: number;
+    readonly max_batch: number;
+    readonly max_depth: number;
+    readonly max_concurrent_calls: number;
+    readonly calls_per_second: number;
     readonly ready_requires: readonly string[];
   };
   readonly supervision: {

@@ -42,6 +42,20 @@ export const ERROR_CATALOGUE = {
     summary: "No running appliance was found for this home.",
     fault: "client",
   },
+  CapabilityError: {
+    summary: "A capability failed for a capability-specific reason (data.type says which).",
+    fault: "client",
+  },
+  AuditUnavailable: {
+    summary:
+      "The audit log cannot be written (or a record read back fails its own hash), so the call cannot be recorded.",
+    fault: "server",
+  },
+  CapabilityDefinitionInvalid: {
+    summary:
+      "A capability definition file is not valid YAML, fails schema/capability.schema.json or a semantic rule, or a handler has no definition.",
+    fault: "server",
+  },
   InternalError: { summary: "An unexpected internal failure.", fault: "server" },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -5,7 +5,26 @@ export { createAgentServer } from "./agent-server.js";
 export type { AgentServerDeps } from "./agent-server.js";
 export { Readiness } from "./readiness.js";
 export type { ReadinessOptions, ReadyBody } from "./readiness.js";
-export { handleMessage, toRpcError, rpcError, jsonDepth, methodNotFound, invalidParams } from "./jsonrpc.js";
+export {
+  handleMessage,
+  toRpcError,
+  rpcError,
+  jsonDepth,
+  methodNotFound,
+  invalidParams,
+} from "./jsonrpc.js";
 export type { RpcError, RpcLimits, Dispatch, Recovery, RpcId } from "./jsonrpc.js";
 export { AuthLimiter } from "./auth-limiter.js";
-export type { AgentIdentity, InvokeResult, Pipeline, CapabilitySummary, McpTool } from "./pipeline-types.js";
+export type {
+  AgentIdentity,
+  InvokeResult,
+  Pipeline,
+  CapabilitySummary,
+  McpTool,
+} from "./pipeline-types.js";
+export { createAgentAuthenticator, sourceOf } from "./agent-auth.js";
+export type { AuthOutcome, AuthFailure, AgentAuthenticatorDeps } from "./agent-auth.js";
+export { AgentCallLimiter, rpcDispatch, RPC_METHODS } from "./rpc-methods.js";
+export type { CallLimits } from "./rpc-methods.js";
+export { GatewayPipeline } from "./pipeline.js";
+export type { GatewayPipelineDeps, PipelineEvents } from "./pipeline.js";

@@ -9,7 +9,11 @@ export type RpcId = string | number | null;
 export interface RpcError {
   readonly code: number;
   readonly message: string;
-  readonly data: { readonly type: string; readonly recovery: readonly Recovery[]; readonly [k: string]: unknown };
+  readonly data: {
+    readonly type: string;
+    readonly recovery: readonly Recovery[];
+    readonly [k: string]: unknown;
+  };
 }
 
 export interface Recovery {
@@ -23,7 +27,11 @@ export interface RpcLimits {
   readonly maxDepth: number;
 }
 
-export type Dispatch = (method: string, params: unknown, isNotification: boolean) => Promise<unknown>;
+export type Dispatch = (
+  method: string,
+  params: unknown,
+  isNotification: boolean,
+) => Promise<unknown>;
 
 /** Wire codes of SPEC §4. A server-internal failure is never reported with a client-fault code. */
 const WIRE: Partial<Record<string, { code: number; type?: string }>> = {
@@ -43,26 +51,91 @@ const WIRE: Partial<Record<string, { code: number; type?: string }>> = {
 };
 
 const DEFAULT_RECOVERY: Record<string, readonly Recovery[]> = {
-  ParseError: [{ action: "fix_inputs", description: "Send one JSON value per message (UTF-8 JSON text)." }],
-  InvalidRequest: [{ action: "fix_inputs", description: 'Send {"jsonrpc":"2.0","method":…,"id":…} objects, or a non-empty array of them.' }],
-  MethodNotFound: [{ action: "use_other_capability", description: "Call capabilities.list to see what exists." }],
-  InvalidParams: [{ action: "fix_inputs", description: "Correct the fields named in data.errors; capabilities.describe shows the schema." }],
-  PolicyDenied: [
-    { action: "use_other_capability", description: "Policy does not allow this call; choose a capability or inputs policy allows." },
-    { action: "ask_operator", description: "An operator can change the policy if this call is needed." },
+  ParseError: [
+    { action: "fix_inputs", description: "Send one JSON value per message (UTF-8 JSON text)." },
   ],
-  ApprovalRequired: [{ action: "wait_for_approval", description: "Call approvals.wait with data.approval_id, or approvals.check later." }],
-  ApprovalRejected: [{ action: "ask_operator", description: "An operator rejected the call; data.reason says why. Do not retry unchanged." }],
-  ApprovalExpired: [{ action: "request_approval", description: "Nobody decided in time; invoke again to queue a new approval." }],
-  RateLimited: [{ action: "retry_later", description: "Wait data.retry_after_s seconds before calling again." }],
-  CapabilityError: [{ action: "fix_inputs", description: "See data.type and the capability's documented errors." }],
-  VersionConflict: [{ action: "retry", description: "Read the current value and version, then set again with expected_version." }],
-  Unavailable: [{ action: "retry_later", description: "A component the call needs is unavailable; data.component says which." }],
-  InternalError: [{ action: "retry_later", description: "An internal error occurred; it has been logged. Retry later." }],
+  InvalidRequest: [
+    {
+      action: "fix_inputs",
+      description:
+        'Send {"jsonrpc":"2.0","method":…,"id":…} objects, or a non-empty array of them.',
+    },
+  ],
+  MethodNotFound: [
+    { action: "use_other_capability", description: "Call capabilities.list to see what exists." },
+  ],
+  InvalidParams: [
+    {
+      action: "fix_inputs",
+      description:
+        "Correct the fields named in data.errors; capabilities.describe shows the schema.",
+    },
+  ],
+  PolicyDenied: [
+    {
+      action: "use_other_capability",
+      description: "Policy does not allow this call; choose a capability or inputs policy allows.",
+    },
+    {
+      action: "ask_operator",
+      description: "An operator can change the policy if this call is needed.",
+    },
+  ],
+  ApprovalRequired: [
+    {
+      action: "wait_for_approval",
+      description: "Call approvals.wait with data.approval_id, or approvals.check later.",
+    },
+  ],
+  ApprovalRejected: [
+    {
+      action: "ask_operator",
+      description: "An operator rejected the call; data.reason says why. Do not retry unchanged.",
+    },
+  ],
+  ApprovalExpired: [
+    {
+      action: "request_approval",
+      description: "Nobody decided in time; invoke again to queue a new approval.",
+    },
+  ],
+  RateLimited: [
+    { action: "retry_later", description: "Wait data.retry_after_s seconds before calling again." },
+  ],
+  CapabilityError: [
+    { action: "fix_inputs", description: "See data.type and the capability's documented errors." },
+  ],
+  VersionConflict: [
+    {
+      action: "retry",
+      description: "Read the current value and version, then set again with expected_version.",
+    },
+  ],
+  Unavailable: [
+    {
+      action: "retry_later",
+      description: "A component the call needs is unavailable; data.component says which.",
+    },
+  ],
+  InternalError: [
+    {
+      action: "retry_later",
+      description: "An internal error occurred; it has been logged. Retry later.",
+    },
+  ],
 };
 
-export function rpcError(code: number, type: string, message: string, extra: Record<string, unknown> = {}): RpcError {
-  const recovery = (extra.recovery as Recovery[] | undefined) ?? DEFAULT_RECOVERY[type] ?? DEFAULT_RECOVERY.InternalError ?? [];
+export function rpcError(
+  code: number,
+  type: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+): RpcError {
+  const recovery =
+    (extra.recovery as Recovery[] | undefined) ??
+    DEFAULT_RECOVERY[type] ??
+    DEFAULT_RECOVERY.InternalError ??
+    [];
   return { code, message, data: { ...extra, type, recovery } };
 }
 
@@ -71,8 +144,10 @@ export function toRpcError(err: unknown): RpcError {
   const e = asKruxError(err);
   const wire = WIRE[e.code];
   if (!wire) return rpcError(-32603, "InternalError", "internal error");
-  const type = wire.type ?? (e.code === "CapabilityError" ? String(e.data.type ?? "CapabilityError") : e.code);
-  const recovery = (e.data.recovery as Recovery[] | undefined) ?? DEFAULT_RECOVERY[wire.type ?? e.code];
+  const type =
+    wire.type ?? (e.code === "CapabilityError" ? String(e.data.type ?? "CapabilityError") : e.code);
+  const recovery =
+    (e.data.recovery as Recovery[] | undefined) ?? DEFAULT_RECOVERY[wire.type ?? e.code];
   return rpcError(wire.code, type, e.message, { ...e.data, ...(recovery ? { recovery } : {}) });
 }
 
@@ -109,7 +184,11 @@ function isValidId(id: unknown): id is RpcId {
 
 async function handleOne(req: unknown, dispatch: Dispatch): Promise<Response | undefined> {
   if (typeof req !== "object" || req === null || Array.isArray(req))
-    return { jsonrpc: "2.0", id: null, error: rpcError(-32600, "InvalidRequest", "a request must be a JSON object") };
+    return {
+      jsonrpc: "2.0",
+      id: null,
+      error: rpcError(-32600, "InvalidRequest", "a request must be a JSON object"),
+    };
   const r = req as Record<string, unknown>;
   const hasId = "id" in r;
   const id = hasId && isValidId(r.id) ? r.id : null;
@@ -117,10 +196,18 @@ async function handleOne(req: unknown, dispatch: Dispatch): Promise<Response | u
     return {
       jsonrpc: "2.0",
       id,
-      error: rpcError(-32600, "InvalidRequest", 'a request needs "jsonrpc":"2.0", a string "method" and an optional string/number/null "id"'),
+      error: rpcError(
+        -32600,
+        "InvalidRequest",
+        'a request needs "jsonrpc":"2.0", a string "method" and an optional string/number/null "id"',
+      ),
     };
   if ("params" in r && (typeof r.params !== "object" || r.params === null))
-    return { jsonrpc: "2.0", id, error: rpcError(-32600, "InvalidRequest", '"params" must be an object or an array') };
+    return {
+      jsonrpc: "2.0",
+      id,
+      error: rpcError(-32600, "InvalidRequest", '"params" must be an object or an array'),
+    };
   const isNotification = !hasId;
   try {
     const result = await dispatch(r.method, r.params ?? {}, isNotification);
@@ -134,35 +221,65 @@ async function handleOne(req: unknown, dispatch: Dispatch): Promise<Response | u
  * One incoming message → the reply text, or undefined when nothing is to be sent (notifications).
  * Never throws: every failure is a JSON-RPC error.
  */
-export async function handleMessage(text: string, dispatch: Dispatch, limits: RpcLimits): Promise<string | undefined> {
+export async function handleMessage(
+  text: string,
+  dispatch: Dispatch,
+  limits: RpcLimits,
+): Promise<string | undefined> {
   const reply = (v: unknown): string => JSON.stringify(v);
   if (Buffer.byteLength(text, "utf8") > limits.maxMessageBytes)
     return reply({
       jsonrpc: "2.0",
       id: null,
-      error: rpcError(-32600, "InvalidRequest", `message larger than ${limits.maxMessageBytes} bytes`, { limit: "max_message_bytes", max: limits.maxMessageBytes }),
+      error: rpcError(
+        -32600,
+        "InvalidRequest",
+        `message larger than ${limits.maxMessageBytes} bytes`,
+        { limit: "max_message_bytes", max: limits.maxMessageBytes },
+      ),
     });
   if (jsonDepth(text, limits.maxDepth) > limits.maxDepth)
     return reply({
       jsonrpc: "2.0",
       id: null,
-      error: rpcError(-32600, "InvalidRequest", `JSON nested deeper than ${limits.maxDepth} levels`, { limit: "max_depth", max: limits.maxDepth }),
+      error: rpcError(
+        -32600,
+        "InvalidRequest",
+        `JSON nested deeper than ${limits.maxDepth} levels`,
+        { limit: "max_depth", max: limits.maxDepth },
+      ),
     });
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    return reply({ jsonrpc: "2.0", id: null, error: rpcError(-32700, "ParseError", `parse error: ${(err as Error).message}`) });
+    return reply({
+      jsonrpc: "2.0",
+      id: null,
+      error: rpcError(-32700, "ParseError", `parse error: ${(err as Error).message}`),
+    });
   }
   if (Array.isArray(parsed)) {
-    if (parsed.length === 0) return reply({ jsonrpc: "2.0", id: null, error: rpcError(-32600, "InvalidRequest", "empty batch") });
+    if (parsed.length === 0)
+      return reply({
+        jsonrpc: "2.0",
+        id: null,
+        error: rpcError(-32600, "InvalidRequest", "empty batch"),
+      });
     if (parsed.length > limits.maxBatch)
       return reply({
         jsonrpc: "2.0",
         id: null,
-        error: rpcError(-32600, "InvalidRequest", `batch of ${parsed.length} requests; at most ${limits.maxBatch}`, { limit: "max_batch", max: limits.maxBatch }),
+        error: rpcError(
+          -32600,
+          "InvalidRequest",
+          `batch of ${parsed.length} requests; at most ${limits.maxBatch}`,
+          { limit: "max_batch", max: limits.maxBatch },
+        ),
       });
-    const out = (await Promise.all(parsed.map((r) => handleOne(r, dispatch)))).filter((r): r is Response => r !== undefined);
+    const out = (await Promise.all(parsed.map((r) => handleOne(r, dispatch)))).filter(
+      (r): r is Response => r !== undefined,
+    );
     return out.length === 0 ? undefined : reply(out);
   }
   const one = await handleOne(parsed, dispatch);
@@ -171,9 +288,14 @@ export async function handleMessage(text: string, dispatch: Dispatch, limits: Rp
 
 /** Errors raised by method handlers for the protocol itself. */
 export function methodNotFound(method: string): KruxError {
-  return new KruxError("MethodNotFound" as ErrorCode, `method "${method}" does not exist`, { method });
+  return new KruxError("MethodNotFound" as ErrorCode, `method "${method}" does not exist`, {
+    method,
+  });
 }
 
-export function invalidParams(message: string, errors: readonly { path: string; message: string }[]): KruxError {
+export function invalidParams(
+  message: string,
+  errors: readonly { path: string; message: string }[],
+): KruxError {
   return new KruxError("InvalidParams" as ErrorCode, message, { errors });
 }

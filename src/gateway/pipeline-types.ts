@@ -25,19 +25,29 @@ export interface CapabilitySummary {
   readonly tags: readonly string[];
 }
 
-export interface McpTool {
-  readonly name: string;
-  readonly description: string;
-  readonly inputSchema: Record<string, unknown>;
-  readonly annotations?: Record<string, unknown>;
-}
+/** One MCP tool: the registry's projection of a capability (and the two approval tools). */
+export type { McpTool } from "../capabilities/index.js";
+import type { McpTool } from "../capabilities/index.js";
 
 export interface Pipeline {
-  list(agent: AgentIdentity, filter: { category?: string; tag?: string }): Promise<CapabilitySummary[]>;
+  list(
+    agent: AgentIdentity,
+    filter: { category?: string; tag?: string },
+  ): Promise<CapabilitySummary[]>;
   describe(agent: AgentIdentity, name: string): Promise<Record<string, unknown>>;
-  invoke(agent: AgentIdentity, name: string, inputs: unknown, transactionId?: string): Promise<InvokeResult>;
+  invoke(
+    agent: AgentIdentity,
+    name: string,
+    inputs: unknown,
+    transactionId?: string,
+  ): Promise<InvokeResult>;
   approvalCheck(agent: AgentIdentity, approvalId: string): Promise<Record<string, unknown>>;
-  approvalWait(agent: AgentIdentity, approvalId: string, timeoutS: number, signal: AbortSignal): Promise<Record<string, unknown>>;
+  approvalWait(
+    agent: AgentIdentity,
+    approvalId: string,
+    timeoutS: number,
+    signal: AbortSignal,
+  ): Promise<Record<string, unknown>>;
   /** MCP tools this agent may call (not blocked), plus approvals.check / approvals.wait. */
   tools(agent: AgentIdentity): Promise<McpTool[]>;
 }

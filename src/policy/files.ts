@@ -1,20 +1,25 @@
-// Policy files are parsed once into YAML documents; the evaluation engine arrives with the gateway.
-// Until then the health of the policy layer is whether every configured file parses.
+// Health of the policy layer for /ready: every configured file compiles (YAML, schema, semantic
+// checks, conditions) with the same compiler the engine uses.
 import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
 import type { ComponentHealth } from "../core/index.js";
+import { compilePolicy } from "./compile.js";
+import { formatProblem, type PolicyProblem, type PolicySource } from "./types.js";
 
 export function policyHealth(files: readonly string[]): ComponentHealth {
-  const problems: string[] = [];
-  for (const f of files) {
+  const problems: PolicyProblem[] = [];
+  const sources: PolicySource[] = [];
+  files.forEach((file, i) => {
     try {
-      const doc = parseYaml(readFileSync(f, "utf8")) as { version?: unknown } | null;
-      if (!doc || doc.version !== 1) problems.push(`${f}: missing "version: 1"`);
+      sources.push({ kind: i === 0 ? "system" : "org", file, text: readFileSync(file, "utf8") });
     } catch (err) {
-      problems.push(`${f}: ${(err as Error).message.split("\n")[0]}`);
+      problems.push({ file, message: `cannot read: ${(err as Error).message.split("\n")[0]}` });
     }
+  });
+  if (problems.length === 0) {
+    const result = compilePolicy(sources);
+    if (!result.ok) problems.push(...result.problems);
   }
   return problems.length === 0
     ? { name: "policy", status: "ok", facts: { files: files.length } }
-    : { name: "policy", status: "failing", detail: problems.join("; ") };
+    : { name: "policy", status: "failing", detail: problems.map(formatProblem).join("; ") };
 }

@@ -1,3 +1,28 @@
-// policy: the layered YAML policy. It owns reading policy files and (later) compiling and
-// evaluating them; it produces decisions but never executes calls or writes audit records.
+// policy: the layered YAML policy (system → org → agent). It owns reading, validating and
+// compiling policy files, hot reload by generation, decisions with rule id and file:line, rate-limit
+// counters, check traces, diffs and egress host:port decisions; it produces decisions but does not
+// execute calls, hold approvals or write audit records (it emits reload results for the caller to
+// audit).
 export { policyHealth } from "./files.js";
+export { PolicyEngine, AGENT_NAME } from "./engine.js";
+export type { PolicyEngineOptions } from "./engine.js";
+export { compilePolicy, policySchema } from "./compile.js";
+export type { CompileResult } from "./compile.js";
+export { diffPolicies } from "./diff.js";
+export { formatTrace } from "./trace.js";
+export { MAX_MATCH_INPUT, redosHazard } from "./conditions.js";
+export { TIERS, TIER_RANK, formatProblem } from "./types.js";
+export type {
+  Tier,
+  LayerKind,
+  PolicySource,
+  PolicyRequest,
+  Decision,
+  LayerTrace,
+  MatchKind,
+  Trace,
+  EgressDecision,
+  PolicyProblem,
+  ReloadResult,
+  PolicyChange,
+} from "./types.js";

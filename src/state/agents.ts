@@ -26,43 +26,59 @@ export function migrateAgents(db: Db): void {
 
 const hash = (token: string): Buffer => createHash("sha256").update(token, "utf8").digest();
 
-export type CreateAgentResult = { ok: true; name: string; token: string } | { ok: false; reason: "invalid_name" | "exists" };
+export type CreateAgentResult =
+  { ok: true; name: string; token: string } | { ok: false; reason: "invalid_name" | "exists" };
 
 export function createAgent(db: Db, name: string, now = new Date()): CreateAgentResult {
   if (!AGENT_NAME_RE.test(name)) return { ok: false, reason: "invalid_name" };
   const token = randomBytes(32).toString("hex");
   try {
-    db.prepare("INSERT INTO agents (name, token_sha256, created_at) VALUES (?, ?, ?)").run(name, hash(token), now.toISOString());
+    db.prepare("INSERT INTO agents (name, token_sha256, created_at) VALUES (?, ?, ?)").run(
+      name,
+      hash(token),
+      now.toISOString(),
+    );
   } catch (err) {
-    if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") return { ok: false, reason: "exists" };
+    if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE")
+      return { ok: false, reason: "exists" };
     throw err;
   }
   return { ok: true, name, token };
 }
 
 export function listAgents(db: Db): AgentRecord[] {
-  return db.prepare("SELECT name, created_at, revoked_at, last_seen_at FROM agents ORDER BY name").all() as AgentRecord[];
+  return db
+    .prepare("SELECT name, created_at, revoked_at, last_seen_at FROM agents ORDER BY name")
+    .all() as AgentRecord[];
 }
 
 export function getAgent(db: Db, name: string): AgentRecord | undefined {
-  return db.prepare("SELECT name, created_at, revoked_at, last_seen_at FROM agents WHERE name = ?").get(name) as AgentRecord | undefined;
+  return db
+    .prepare("SELECT name, created_at, revoked_at, last_seen_at FROM agents WHERE name = ?")
+    .get(name) as AgentRecord | undefined;
 }
 
 /** Revoke; true when an active agent was revoked now. */
 export function revokeAgent(db: Db, name: string, now = new Date()): boolean {
-  return db.prepare("UPDATE agents SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL").run(now.toISOString(), name).changes === 1;
+  return (
+    db
+      .prepare("UPDATE agents SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
+      .run(now.toISOString(), name).changes === 1
+  );
 }
 
-export type AgentAuth = { ok: true; name: string } | { ok: false; reason: "missing" | "malformed" | "unknown" | "revoked" };
+export type AgentAuth =
+  | { ok: true; name: string }
+  | { ok: false; reason: "missing" | "malformed" | "unknown" | "revoked" };
 
 /** The agent a presented token belongs to. Lookup by hash; the final comparison is constant-time. */
 export function authenticateAgent(db: Db, token: string | undefined, now = new Date()): AgentAuth {
   if (!token) return { ok: false, reason: "missing" };
   if (!AGENT_TOKEN_RE.test(token)) return { ok: false, reason: "malformed" };
   const h = hash(token);
-  const row = db.prepare("SELECT name, token_sha256, revoked_at FROM agents WHERE token_sha256 = ?").get(h) as
-    | { name: string; token_sha256: Buffer; revoked_at: string | null }
-    | undefined;
+  const row = db
+    .prepare("SELECT name, token_sha256, revoked_at FROM agents WHERE token_sha256 = ?")
+    .get(h) as { name: string; token_sha256: Buffer; revoked_at: string | null } | undefined;
   if (!row || !timingSafeEqual(row.token_sha256, h)) return { ok: false, reason: "unknown" };
   if (row.revoked_at) return { ok: false, reason: "revoked" };
   db.prepare("UPDATE agents SET last_seen_at = ? WHERE name = ?").run(now.toISOString(), row.name);

@@ -4,5 +4,13 @@
 export { openDatabase } from "./database.js";
 export type { Db } from "./database.js";
 export { stateHealth } from "./health.js";
-export { AGENT_NAME_RE, migrateAgents, createAgent, listAgents, getAgent, revokeAgent, authenticateAgent } from "./agents.js";
+export {
+  AGENT_NAME_RE,
+  migrateAgents,
+  createAgent,
+  listAgents,
+  getAgent,
+  revokeAgent,
+  authenticateAgent,
+} from "./agents.js";
 export type { AgentRecord, AgentAuth, CreateAgentResult } from "./agents.js";

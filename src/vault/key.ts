@@ -1,7 +1,7 @@
 // The vault's key-encryption key. Created once at first boot (key_source = "file") as 32 random
 // bytes in <data>/secrets/vault.key, mode 0600, never logged. The encrypted store arrives with the
 // vault capability; its key material starts here so it exists before anything needs it.
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes, scryptSync } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { ensureDir, writeFileAtomic, type ComponentHealth } from "../core/index.js";
@@ -53,4 +53,34 @@ export function vaultHealth(
   } catch (err) {
     return { name: "vault", status: "failing", detail: (err as Error).message };
   }
+}
+
+/**
+ * A purpose-bound subkey of the key-encryption key (HMAC-SHA256(KEK, purpose)), so other
+ * subsystems (audit checkpoints) get key material without ever holding the vault key itself.
+ * Passphrase mode derives the KEK with scrypt at OWASP's minimum cost (N=2^17, r=8, p=1) over a
+ * per-appliance random salt kept in the secrets folder.
+ */
+export function deriveSubkey(
+  secretsDir: string,
+  keySource: "file" | "env" | "passphrase",
+  purpose: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Buffer {
+  let kek: Buffer;
+  if (keySource === "env") kek = Buffer.from(env.KRUXOS_VAULT_KEY ?? "", "hex");
+  else if (keySource === "passphrase") {
+    const saltFile = path.join(secretsDir, "vault.salt");
+    if (!existsSync(saltFile))
+      writeFileAtomic(saltFile, randomBytes(16).toString("hex") + "\n", 0o600);
+    const salt = Buffer.from(readFileSync(saltFile, "utf8").trim(), "hex");
+    kek = scryptSync(env.KRUXOS_VAULT_PASSPHRASE ?? "", salt, 32, {
+      N: 2 ** 17,
+      r: 8,
+      p: 1,
+      maxmem: 256 * 1024 * 1024,
+    });
+  } else kek = Buffer.from(readFileSync(vaultKeyFile(secretsDir), "utf8").trim(), "hex");
+  if (kek.length !== 32) throw new Error("the vault key-encryption key is not 256 bits");
+  return createHmac("sha256", kek).update(purpose, "utf8").digest();
 }

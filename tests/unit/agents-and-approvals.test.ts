@@ -3,7 +3,14 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { test } from "node:test";
 import { ApprovalQueue, inputsDigest } from "../../src/approvals/index.js";
-import { authenticateAgent, createAgent, listAgents, migrateAgents, openDatabase, revokeAgent } from "../../src/state/index.js";
+import {
+  authenticateAgent,
+  createAgent,
+  listAgents,
+  migrateAgents,
+  openDatabase,
+  revokeAgent,
+} from "../../src/state/index.js";
 import { tempDir } from "../helpers/repo.js";
 
 test("an agent token is 64 lowercase hex, shown once, stored only as a hash, and revocable", (t) => {
@@ -21,8 +28,14 @@ test("an agent token is 64 lowercase hex, shown once, stored only as a hash, and
   assert.equal(stored.includes(made.token), false);
   assert.deepEqual(authenticateAgent(db, made.token), { ok: true, name: "researcher" });
   assert.deepEqual(authenticateAgent(db, undefined), { ok: false, reason: "missing" });
-  assert.deepEqual(authenticateAgent(db, "krx_user_" + "0".repeat(64)), { ok: false, reason: "malformed" });
-  assert.deepEqual(authenticateAgent(db, made.token.toUpperCase()), { ok: false, reason: "malformed" });
+  assert.deepEqual(authenticateAgent(db, "krx_user_" + "0".repeat(64)), {
+    ok: false,
+    reason: "malformed",
+  });
+  assert.deepEqual(authenticateAgent(db, made.token.toUpperCase()), {
+    ok: false,
+    reason: "malformed",
+  });
   assert.deepEqual(authenticateAgent(db, "0".repeat(64)), { ok: false, reason: "unknown" });
   assert.equal(revokeAgent(db, "researcher"), true);
   assert.equal(revokeAgent(db, "researcher"), false);
@@ -30,7 +43,10 @@ test("an agent token is 64 lowercase hex, shown once, stored only as a hash, and
   assert.equal(listAgents(db)[0]?.revoked_at !== null, true);
 });
 
-function queue(t: { after: (fn: () => void) => void }, now: () => Date = () => new Date()): { q: ApprovalQueue; file: string } {
+function queue(
+  t: { after: (fn: () => void) => void },
+  now: () => Date = () => new Date(),
+): { q: ApprovalQueue; file: string } {
   const { dir, cleanup } = tempDir();
   const file = path.join(dir, "approval_queue.db");
   const db = openDatabase(file);
@@ -41,7 +57,13 @@ function queue(t: { after: (fn: () => void) => void }, now: () => Date = () => n
   return { q: new ApprovalQueue(db, { ttlMs: 60_000, now }), file };
 }
 
-const call = { agent: "a", capability: "process.run", inputs: { command: "make", env: { B: "2", A: "1" } }, generation: 3, rule: "r" };
+const call = {
+  agent: "a",
+  capability: "process.run",
+  inputs: { command: "make", env: { B: "2", A: "1" } },
+  generation: 3,
+  rule: "r",
+};
 
 test("the same agent re-invoking identical inputs while pending gets the same approval id", (t) => {
   const { q } = queue(t);
@@ -50,9 +72,15 @@ test("the same agent re-invoking identical inputs while pending gets the same ap
   assert.equal(first.created, true);
   assert.equal(again.created, false);
   assert.equal(again.approval.id, first.approval.id);
-  assert.equal(first.approval.inputs_digest, inputsDigest({ command: "make", env: { A: "1", B: "2" } }));
+  assert.equal(
+    first.approval.inputs_digest,
+    inputsDigest({ command: "make", env: { A: "1", B: "2" } }),
+  );
   assert.notEqual(q.request({ ...call, agent: "b" }).approval.id, first.approval.id);
-  assert.notEqual(q.request({ ...call, inputs: { command: "make all" } }).approval.id, first.approval.id);
+  assert.notEqual(
+    q.request({ ...call, inputs: { command: "make all" } }).approval.id,
+    first.approval.id,
+  );
 });
 
 test("an accepted call is claimed for execution exactly once and its result is kept", (t) => {
@@ -63,7 +91,9 @@ test("an accepted call is claimed for execution exactly once and its result is k
   assert.ok(d.ok);
   assert.equal(d.approval.approver, "admin");
   assert.equal(q.decide(approval.id, { decision: "reject", approver: "x" }).ok, false);
-  const claimed = [q.claim(approval.id), q.claim(approval.id), q.claim(approval.id)].filter(Boolean);
+  const claimed = [q.claim(approval.id), q.claim(approval.id), q.claim(approval.id)].filter(
+    Boolean,
+  );
   assert.equal(claimed.length, 1);
   assert.deepEqual(claimed[0]?.inputs, call.inputs);
   q.complete(approval.id, { result: { exit_code: 0 } });
@@ -101,7 +131,10 @@ test("approvals.wait resolves on a decision and on timeout", async (t) => {
   const timedOut = await q.wait(approval.id, 50);
   assert.equal(timedOut?.status, "pending");
   const waiting = q.wait(approval.id, 5000);
-  setTimeout(() => q.decide(approval.id, { decision: "reject", approver: "admin", reason: "no" }), 20);
+  setTimeout(
+    () => q.decide(approval.id, { decision: "reject", approver: "admin", reason: "no" }),
+    20,
+  );
   const decided = await waiting;
   assert.equal(decided?.status, "rejected");
   assert.equal(decided?.reason, "no");

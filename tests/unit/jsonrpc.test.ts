@@ -2,7 +2,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { KruxError, type ErrorCode } from "../../src/core/index.js";
-import { handleMessage, jsonDepth, methodNotFound, toRpcError, type Dispatch } from "../../src/gateway/index.js";
+import {
+  handleMessage,
+  jsonDepth,
+  methodNotFound,
+  toRpcError,
+  type Dispatch,
+} from "../../src/gateway/index.js";
 
 const limits = { maxMessageBytes: 4096, maxBatch: 4, maxDepth: 8 };
 const calls: string[] = [];
@@ -10,7 +16,13 @@ const dispatch: Dispatch = async (method, params) => {
   calls.push(method);
   if (method === "echo") return params;
   if (method === "boom") throw new Error("secret internal detail");
-  if (method === "denied") throw new KruxError("PolicyDenied" as ErrorCode, "blocked by policy", { capability: "process.run", rule: "r1", file: "system.yaml", line: 3 });
+  if (method === "denied")
+    throw new KruxError("PolicyDenied" as ErrorCode, "blocked by policy", {
+      capability: "process.run",
+      rule: "r1",
+      file: "system.yaml",
+      line: 3,
+    });
   throw methodNotFound(method);
 };
 const send = async (v: unknown): Promise<unknown> => {
@@ -19,12 +31,23 @@ const send = async (v: unknown): Promise<unknown> => {
 };
 
 test("a request gets its result with the same id", async () => {
-  assert.deepEqual(await send({ jsonrpc: "2.0", id: 7, method: "echo", params: { a: 1 } }), { jsonrpc: "2.0", id: 7, result: { a: 1 } });
-  assert.deepEqual(await send({ jsonrpc: "2.0", id: "x", method: "echo", params: [1] }), { jsonrpc: "2.0", id: "x", result: [1] });
+  assert.deepEqual(await send({ jsonrpc: "2.0", id: 7, method: "echo", params: { a: 1 } }), {
+    jsonrpc: "2.0",
+    id: 7,
+    result: { a: 1 },
+  });
+  assert.deepEqual(await send({ jsonrpc: "2.0", id: "x", method: "echo", params: [1] }), {
+    jsonrpc: "2.0",
+    id: "x",
+    result: [1],
+  });
 });
 
 test("invalid JSON is -32700 with id null", async () => {
-  const r = (await send("{nope")) as { id: null; error: { code: number; data: { type: string; recovery: unknown[] } } };
+  const r = (await send("{nope")) as {
+    id: null;
+    error: { code: number; data: { type: string; recovery: unknown[] } };
+  };
   assert.equal(r.id, null);
   assert.equal(r.error.code, -32700);
   assert.equal(r.error.data.type, "ParseError");
@@ -32,11 +55,20 @@ test("invalid JSON is -32700 with id null", async () => {
 });
 
 test("a request without jsonrpc 2.0, method, or with a bad id is -32600", async () => {
-  for (const bad of [{ id: 1, method: "echo" }, { jsonrpc: "2.0", id: 1 }, { jsonrpc: "2.0", id: {}, method: "echo" }, 42, true, null]) {
+  for (const bad of [
+    { id: 1, method: "echo" },
+    { jsonrpc: "2.0", id: 1 },
+    { jsonrpc: "2.0", id: {}, method: "echo" },
+    42,
+    true,
+    null,
+  ]) {
     const r = (await send(bad)) as { error: { code: number } };
     assert.equal(r.error.code, -32600, JSON.stringify(bad));
   }
-  const p = (await send({ jsonrpc: "2.0", id: 1, method: "echo", params: 3 })) as { error: { code: number } };
+  const p = (await send({ jsonrpc: "2.0", id: 1, method: "echo", params: 3 })) as {
+    error: { code: number };
+  };
   assert.equal(p.error.code, -32600);
 });
 
@@ -64,25 +96,37 @@ test("notifications get no reply, even when they fail; a batch of only notificat
   calls.length = 0;
   assert.equal(await send({ jsonrpc: "2.0", method: "echo" }), undefined);
   assert.equal(await send({ jsonrpc: "2.0", method: "nope" }), undefined);
-  assert.equal(await send([{ jsonrpc: "2.0", method: "echo" }, { jsonrpc: "2.0", method: "boom" }]), undefined);
+  assert.equal(
+    await send([
+      { jsonrpc: "2.0", method: "echo" },
+      { jsonrpc: "2.0", method: "boom" },
+    ]),
+    undefined,
+  );
   assert.deepEqual(calls, ["echo", "nope", "echo", "boom"]);
 });
 
 test("an unknown method is -32601 and names the method", async () => {
-  const r = (await send({ jsonrpc: "2.0", id: 1, method: "nope" })) as { error: { code: number; data: { type: string; method: string } } };
+  const r = (await send({ jsonrpc: "2.0", id: 1, method: "nope" })) as {
+    error: { code: number; data: { type: string; method: string } };
+  };
   assert.equal(r.error.code, -32601);
   assert.equal(r.error.data.type, "MethodNotFound");
   assert.equal(r.error.data.method, "nope");
 });
 
 test("an internal failure is -32603 and leaks no detail", async () => {
-  const r = (await send({ jsonrpc: "2.0", id: 1, method: "boom" })) as { error: { code: number; message: string } };
+  const r = (await send({ jsonrpc: "2.0", id: 1, method: "boom" })) as {
+    error: { code: number; message: string };
+  };
   assert.equal(r.error.code, -32603);
   assert.doesNotMatch(JSON.stringify(r), /secret internal detail/);
 });
 
 test("a policy denial is -32001 with capability, rule, file:line and recovery", async () => {
-  const r = (await send({ jsonrpc: "2.0", id: 1, method: "denied" })) as { error: { code: number; data: Record<string, unknown> } };
+  const r = (await send({ jsonrpc: "2.0", id: 1, method: "denied" })) as {
+    error: { code: number; data: Record<string, unknown> };
+  };
   assert.equal(r.error.code, -32001);
   assert.equal(r.error.data.type, "PolicyDenied");
   assert.equal(r.error.data.rule, "r1");
@@ -90,12 +134,21 @@ test("a policy denial is -32001 with capability, rule, file:line and recovery", 
 });
 
 test("the message size, batch size and nesting depth limits are clear -32600 errors", async () => {
-  const big = (await send({ jsonrpc: "2.0", id: 1, method: "echo", params: { s: "x".repeat(5000) } })) as { error: { code: number; data: { limit: string } } };
+  const big = (await send({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "echo",
+    params: { s: "x".repeat(5000) },
+  })) as { error: { code: number; data: { limit: string } } };
   assert.equal(big.error.code, -32600);
   assert.equal(big.error.data.limit, "max_message_bytes");
-  const batch = (await send(Array.from({ length: 5 }, (_, i) => ({ jsonrpc: "2.0", id: i, method: "echo" })))) as { error: { data: { limit: string } } };
+  const batch = (await send(
+    Array.from({ length: 5 }, (_, i) => ({ jsonrpc: "2.0", id: i, method: "echo" })),
+  )) as { error: { data: { limit: string } } };
   assert.equal(batch.error.data.limit, "max_batch");
-  const deep = (await send(`{"jsonrpc":"2.0","id":1,"method":"echo","params":${"[".repeat(20)}${"]".repeat(20)}}`)) as { error: { data: { limit: string } } };
+  const deep = (await send(
+    `{"jsonrpc":"2.0","id":1,"method":"echo","params":${"[".repeat(20)}${"]".repeat(20)}}`,
+  )) as { error: { data: { limit: string } } };
   assert.equal(deep.error.data.limit, "max_depth");
 });
 
@@ -106,11 +159,29 @@ test("the depth scan ignores brackets inside strings", () => {
 
 test("every KruxError code maps to its SPEC wire code; anything unknown is -32603", () => {
   const pinned: [string, number][] = [
-    ["PolicyDenied", -32001], ["ApprovalRequired", -32002], ["ApprovalRejected", -32003], ["ApprovalExpired", -32003],
-    ["RateLimited", -32004], ["CapabilityError", -32005], ["VersionConflict", -32006], ["Unavailable", -32007],
-    ["AuditUnavailable", -32007], ["InvalidParams", -32602], ["MethodNotFound", -32601], ["ManifestInvalid", -32603], ["InternalError", -32603],
+    ["PolicyDenied", -32001],
+    ["ApprovalRequired", -32002],
+    ["ApprovalRejected", -32003],
+    ["ApprovalExpired", -32003],
+    ["RateLimited", -32004],
+    ["CapabilityError", -32005],
+    ["VersionConflict", -32006],
+    ["Unavailable", -32007],
+    ["AuditUnavailable", -32007],
+    ["InvalidParams", -32602],
+    ["MethodNotFound", -32601],
+    ["ManifestInvalid", -32603],
+    ["InternalError", -32603],
   ];
-  for (const [code, wire] of pinned) assert.equal(toRpcError(new KruxError(code as ErrorCode, "m")).code, wire, code);
-  assert.equal(toRpcError(new KruxError("AuditUnavailable" as ErrorCode, "m")).data.type, "Unavailable");
-  assert.equal(toRpcError(new KruxError("CapabilityError" as ErrorCode, "m", { type: "PathOutOfScope" })).data.type, "PathOutOfScope");
+  for (const [code, wire] of pinned)
+    assert.equal(toRpcError(new KruxError(code as ErrorCode, "m")).code, wire, code);
+  assert.equal(
+    toRpcError(new KruxError("AuditUnavailable" as ErrorCode, "m")).data.type,
+    "Unavailable",
+  );
+  assert.equal(
+    toRpcError(new KruxError("CapabilityError" as ErrorCode, "m", { type: "PathOutOfScope" })).data
+      .type,
+    "PathOutOfScope",
+  );
 });

@@ -1,0 +1,39 @@
+// capabilities: capability definitions (config/capabilities/<category>/<verb>.yaml, validated by
+// schema/capability.schema.json), the registry that pairs them with handlers and derives MCP tools,
+// input/output validation and secret-field discovery, and the in-process agent.* and system.*
+// handlers. It does not decide policy, resolve secrets, sandbox, audit or speak any wire protocol.
+export {
+  loadCapabilityDefinitions,
+  defaultCapabilitiesDir,
+  capabilitySchema,
+  CapabilityRegistry,
+} from "./registry.js";
+export type {
+  InputValidation,
+  OutputValidation,
+  McpTool,
+  ListOptions,
+  RegistryOptions,
+} from "./registry.js";
+export { secretValues, SECRET_KEYWORD } from "./schemas.js";
+export type { SchemaFinding } from "./schemas.js";
+export { AGENT_WORKSPACE } from "./types.js";
+export type {
+  CallContext,
+  CapabilityHandler,
+  CapabilityDefinition,
+  CapabilityErrorSpec,
+  CommonPattern,
+  JsonSchema,
+  PermissionTier,
+  RecoveryAction,
+  RecoveryStep,
+  SideEffects,
+} from "./types.js";
+export { createSystemHandlers } from "./builtin/system.js";
+export type { SystemHandlerDeps } from "./builtin/system.js";
+export { createAgentHandlers } from "./builtin/agent.js";
+export type { AgentHandlerDeps, SessionInfo } from "./builtin/agent.js";
+export { parsePrometheusText } from "./builtin/prometheus.js";
+export type { MetricFamily, MetricSample, MetricType } from "./builtin/prometheus.js";
+export { createFilesystemHandlers } from "./filesystem/index.js";

@@ -1,0 +1,435 @@
+// The deterministic pipeline of SPEC §0, for every call from every transport:
+//
+//   registry (known, handled, inputs valid) → policy decision → [approval queue] → audit intent
+//   (durable before a side effect) → execute with a deadline → audit result → structured answer
+//
+// Every refusal is audited too, so no call — allowed, denied or queued — leaves no record. When the
+// audit log cannot take the intent, the call does not run (fail_mode = halt → Unavailable).
+import { KruxError, asKruxError, type ErrorCode, type Logger } from "../core/index.js";
+import type {
+  CapabilityRegistry,
+  CapabilityDefinition,
+  CallContext,
+} from "../capabilities/index.js";
+import type { Decision, PolicyEngine, Tier } from "../policy/index.js";
+import { inputsDigest, type Approval, type ApprovalQueue } from "../approvals/index.js";
+import type { AuditEntry, AuditLog } from "../audit/index.js";
+import { invalidParams } from "./jsonrpc.js";
+import type {
+  AgentIdentity,
+  CapabilitySummary,
+  InvokeResult,
+  McpTool,
+  Pipeline,
+} from "./pipeline-types.js";
+
+export interface PipelineEvents {
+  /** Operator-visible events (notify tier, approvals, denials) for the supervision stream. */
+  readonly publish: (event: { type: string; [k: string]: unknown }) => void;
+}
+
+export interface GatewayPipelineDeps {
+  readonly registry: CapabilityRegistry;
+  readonly policy: PolicyEngine;
+  readonly approvals: ApprovalQueue;
+  readonly audit: AuditLog;
+  readonly workspaceRoot: string;
+  readonly log: Logger;
+  readonly events?: PipelineEvents;
+  readonly metrics?: {
+    readonly observeCall: (capability: string, outcome: string, seconds: number) => void;
+  };
+}
+
+const code = (c: string): ErrorCode => c as ErrorCode;
+
+function decisionOf(d: Decision): NonNullable<AuditEntry["decision"]> {
+  return { tier: d.tier, rule: d.rule, file: d.file, line: d.line, generation: d.generation };
+}
+
+const APPROVAL_TOOLS: McpTool[] = [
+  {
+    name: "approvals.check",
+    description:
+      "Check an approval by id: pending, accepted, rejected, expired, or completed with the call's result.",
+    inputSchema: {
+      type: "object",
+      additionalProperties: false,
+      required: ["approval_id"],
+      properties: {
+        approval_id: {
+          type: "string",
+          description: "The approval_id from an ApprovalRequired answer.",
+        },
+      },
+    },
+    annotations: {
+      title: "Check an approval",
+      readOnlyHint: true,
+      destructiveHint: false,
+      idempotentHint: true,
+      openWorldHint: false,
+    },
+  },
+  {
+    name: "approvals.wait",
+    description:
+      "Wait until an operator decides an approval (or timeout_s passes) and return the call's result once it ran.",
+    inputSchema: {
+      type: "object",
+      additionalProperties: false,
+      required: ["approval_id"],
+      properties: {
+        approval_id: {
+          type: "string",
+          description: "The approval_id from an ApprovalRequired answer.",
+        },
+        timeout_s: {
+          type: "number",
+          minimum: 0,
+          maximum: 300,
+          description: "How long to wait, seconds (default 30, at most 300).",
+        },
+      },
+    },
+    annotations: {
+      title: "Wait for an approval",
+      readOnlyHint: true,
+      destructiveHint: false,
+      idempotentHint: true,
+      openWorldHint: false,
+    },
+  },
+];
+
+export class GatewayPipeline implements Pipeline {
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly d: GatewayPipelineDeps) {
+    // An operator's accept runs the stored call exactly once, wherever the accept came from.
+    this.unsubscribe = d.approvals.onChange((a) => {
+      if (a.status === "accepted") void this.executeApproved(a.id);
+    });
+  }
+
+  /** Calls accepted before a restart whose execution never finished. */
+  async resumeAccepted(): Promise<void> {
+    for (const a of this.d.approvals.accepted()) await this.executeApproved(a.id);
+  }
+
+  close(): void {
+    this.unsubscribe();
+  }
+
+  private mayCall(agent: string, name: string): boolean {
+    return !this.d.policy.possibleTiers(agent, name).every((t: Tier) => t === "blocked");
+  }
+
+  private definition(name: string): CapabilityDefinition {
+    const def = this.d.registry.describe(name);
+    if (!def)
+      throw invalidParams(`unknown capability "${name}"`, [
+        { path: "/name", message: "no such capability (see capabilities.list)" },
+      ]);
+    return def as CapabilityDefinition;
+  }
+
+  async list(
+    agent: AgentIdentity,
+    filter: { category?: string; tag?: string },
+  ): Promise<CapabilitySummary[]> {
+    return this.d.registry
+      .list(filter)
+      .filter((c) => this.mayCall(agent.name, c.name))
+      .map((c) => ({
+        name: c.name,
+        category: c.category,
+        purpose: c.purpose,
+        when_to_use: c.when_to_use,
+        tier: this.d.policy.evaluate({ agent: agent.name, capability: c.name, inputs: {} }).tier,
+        tags: c.tags,
+      }));
+  }
+
+  async describe(agent: AgentIdentity, name: string): Promise<Record<string, unknown>> {
+    const def = this.definition(name);
+    return { ...def, possible_tiers: this.d.policy.possibleTiers(agent.name, name) };
+  }
+
+  async tools(agent: AgentIdentity): Promise<McpTool[]> {
+    const tools = this.d.registry
+      .list()
+      .filter((c) => this.mayCall(agent.name, c.name))
+      .map((c) => this.d.registry.mcpTool(c.name))
+      .filter((t): t is McpTool => t !== undefined);
+    return [...tools, ...APPROVAL_TOOLS];
+  }
+
+  private async record(entry: AuditEntry, durable = false): Promise<number> {
+    try {
+      return (await this.d.audit.append(entry, { durable })).seq;
+    } catch (err) {
+      const e = asKruxError(err);
+      this.d.log.error({ event: "AuditWriteFailed", code: e.code, kind: entry.kind }, e.message);
+      throw new KruxError(
+        code("Unavailable"),
+        "the audit log cannot be written; no call runs without its record",
+        {
+          component: "audit",
+        },
+      );
+    }
+  }
+
+  async invoke(agent: AgentIdentity, name: string, inputs: unknown): Promise<InvokeResult> {
+    const def = this.definition(name);
+    const checked = this.d.registry.validateInputs(name, inputs);
+    if (!checked.ok)
+      throw invalidParams(
+        `invalid inputs for ${name}`,
+        checked.errors.map((e) => ({ path: `/inputs${e.path}`, message: e.message })),
+      );
+    const digest = inputsDigest(checked.inputs);
+    const decision = this.d.policy.evaluate({
+      agent: agent.name,
+      capability: name,
+      inputs: checked.inputs,
+    });
+    const base: AuditEntry = {
+      kind: "capability.result",
+      agent: agent.name,
+      session: agent.session,
+      capability: name,
+      inputs_digest: digest,
+      decision: decisionOf(decision),
+    };
+    if (decision.rate_limited) {
+      await this.record({ ...base, outcome: { status: "denied", error_type: "RateLimited" } });
+      throw new KruxError(code("RateLimited"), `rate limit of ${name} exceeded`, {
+        retry_after_s: decision.rate_limited.retry_after_s,
+        capability: name,
+        rule: decision.rule,
+      });
+    }
+    if (decision.tier === "blocked") {
+      const seq = await this.record({
+        ...base,
+        outcome: { status: "denied", error_type: "PolicyDenied" },
+      });
+      this.d.events?.publish({
+        type: "call.denied",
+        agent: agent.name,
+        capability: name,
+        rule: decision.rule,
+        audit_seq: seq,
+      });
+      throw new KruxError(code("PolicyDenied"), `policy blocks ${name}`, {
+        capability: name,
+        rule: decision.rule,
+        policy: `${decision.file}:${decision.line}`,
+        file: decision.file,
+        line: decision.line,
+        generation: decision.generation,
+        reason: decision.reason ?? `tier blocked by ${decision.layer} layer`,
+      });
+    }
+    if (decision.tier === "approval_required") {
+      const { approval, created } = this.d.approvals.request({
+        agent: agent.name,
+        capability: name,
+        inputs: checked.inputs,
+        generation: decision.generation,
+        rule: decision.rule,
+      });
+      if (created) {
+        await this.record({
+          ...base,
+          kind: "approval.requested",
+          approval_id: approval.id,
+          outcome: { status: "pending" },
+        });
+        this.d.events?.publish({
+          type: "approval.requested",
+          approval_id: approval.id,
+          agent: agent.name,
+          capability: name,
+          rule: decision.rule,
+        });
+      }
+      throw new KruxError(code("ApprovalRequired"), `${name} needs an operator's approval`, {
+        approval_id: approval.id,
+        expires_at: approval.expires_at,
+        capability: name,
+        rule: decision.rule,
+        policy: `${decision.file}:${decision.line}`,
+      });
+    }
+    return this.execute(agent, def, checked.inputs, digest, decision);
+  }
+
+  private async execute(
+    agent: AgentIdentity,
+    def: CapabilityDefinition,
+    inputs: unknown,
+    digest: string,
+    decision: Decision | undefined,
+    approvalId?: string,
+  ): Promise<InvokeResult> {
+    const handler = this.d.registry.handler(def.name);
+    if (!handler)
+      throw invalidParams(`unknown capability "${def.name}"`, [
+        { path: "/name", message: "no handler" },
+      ]);
+    const sideEffect =
+      def.side_effects.writes || def.side_effects.destructive || def.side_effects.network;
+    const common: AuditEntry = {
+      kind: "capability.intent",
+      agent: agent.name,
+      session: agent.session,
+      capability: def.name,
+      inputs_digest: digest,
+      ...(decision ? { decision: decisionOf(decision) } : {}),
+      ...(approvalId ? { approval_id: approvalId } : {}),
+    };
+    // The intent of a side-effecting call is durable before the call runs.
+    await this.record(common, sideEffect);
+    const started = performance.now();
+    const deadline = AbortSignal.timeout(def.timeout_s * 1000);
+    const ctx: CallContext = {
+      agent: agent.name,
+      session: agent.session,
+      workspaceRoot: this.d.workspaceRoot,
+      signal: deadline,
+      mandatoryDenyAllowed: () => false,
+    };
+    let data: unknown;
+    let failure: KruxError | undefined;
+    try {
+      data = await Promise.race([
+        handler(inputs, ctx),
+        new Promise((_, reject) =>
+          deadline.addEventListener("abort", () =>
+            reject(
+              new KruxError(
+                code("CapabilityError"),
+                `${def.name} took longer than ${def.timeout_s} s`,
+                { type: "Timeout", capability: def.name },
+              ),
+            ),
+          ),
+        ),
+      ]);
+    } catch (err) {
+      failure = asKruxError(err);
+    }
+    const duration_ms = Math.round((performance.now() - started) * 1000) / 1000;
+    const outcome = failure
+      ? {
+          status: "error" as const,
+          error_type:
+            failure.code === "CapabilityError"
+              ? String(failure.data.type ?? "CapabilityError")
+              : failure.code,
+        }
+      : { status: "ok" as const };
+    const seq = await this.record({ ...common, kind: "capability.result", outcome, duration_ms });
+    this.d.metrics?.observeCall(def.name, failure ? "error" : "ok", duration_ms / 1000);
+    if (decision?.notify)
+      this.d.events?.publish({
+        type: "call.notify",
+        agent: agent.name,
+        capability: def.name,
+        outcome: outcome.status,
+        audit_seq: seq,
+      });
+    if (failure) throw failure;
+    return { success: true, data, duration_ms, audit_seq: seq };
+  }
+
+  private async executeApproved(id: string): Promise<void> {
+    const a = this.d.approvals.claim(id);
+    if (!a) return; // another path already runs it
+    const agent: AgentIdentity = { name: a.agent, session: `approval:${a.id}`, source: "approval" };
+    try {
+      const def = this.definition(a.capability);
+      const result = await this.execute(agent, def, a.inputs, a.inputs_digest, undefined, a.id);
+      this.d.approvals.complete(a.id, { result });
+    } catch (err) {
+      const e = asKruxError(err);
+      this.d.approvals.complete(a.id, {
+        error: { code: e.code, message: e.message, data: e.data },
+      });
+    }
+  }
+
+  private own(agent: AgentIdentity, id: string): Approval {
+    const a = this.d.approvals.get(id);
+    // Another agent's approval is indistinguishable from a missing one.
+    if (!a || a.agent !== agent.name)
+      throw invalidParams(`no approval ${id} for this agent`, [
+        { path: "/approval_id", message: "unknown approval" },
+      ]);
+    return a;
+  }
+
+  private view(a: Approval): Record<string, unknown> {
+    return {
+      approval_id: a.id,
+      status: a.status,
+      capability: a.capability,
+      inputs_digest: a.inputs_digest,
+      created_at: a.created_at,
+      expires_at: a.expires_at,
+      decided_at: a.decided_at,
+      approver: a.approver,
+      reason: a.reason,
+      ...(a.status === "completed" ? { result: a.result } : {}),
+      ...(a.status === "failed" ? { error: a.error } : {}),
+    };
+  }
+
+  async approvalCheck(agent: AgentIdentity, approvalId: string): Promise<Record<string, unknown>> {
+    return this.view(this.own(agent, approvalId));
+  }
+
+  async approvalWait(
+    agent: AgentIdentity,
+    approvalId: string,
+    timeoutS: number,
+    signal: AbortSignal,
+  ): Promise<Record<string, unknown>> {
+    this.own(agent, approvalId);
+    const a =
+      (await this.d.approvals.wait(approvalId, timeoutS * 1000, signal)) ??
+      this.own(agent, approvalId);
+    if (a.status === "rejected")
+      throw new KruxError(code("ApprovalRejected"), `an operator rejected ${a.capability}`, {
+        approval_id: a.id,
+        reason: a.reason,
+        approver: a.approver,
+      });
+    if (a.status === "expired")
+      throw new KruxError(
+        code("ApprovalExpired"),
+        `nobody decided on ${a.capability} before ${a.expires_at}`,
+        {
+          approval_id: a.id,
+          reason: "expired",
+          approver: null,
+        },
+      );
+    if (a.status === "failed") {
+      const e = a.error as {
+        code?: string;
+        message?: string;
+        data?: Record<string, unknown>;
+      } | null;
+      throw new KruxError(
+        code(e?.code ?? "InternalError"),
+        e?.message ?? "the approved call failed",
+        { ...(e?.data ?? {}), approval_id: a.id },
+      );
+    }
+    return this.view(a);
+  }
+}

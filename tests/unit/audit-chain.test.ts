@@ -1,0 +1,580 @@
+// The audit log as a library: deterministic records, one chain across daily files, durability,
+// recovery, queries, the derived index, and what each fail mode does when the disk refuses writes.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import {
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+  appendFileSync,
+} from "node:fs";
+import { open } from "node:fs/promises";
+import path from "node:path";
+import { test } from "node:test";
+import Database from "better-sqlite3";
+import { Registry } from "prom-client";
+import {
+  AuditLog,
+  encodeCanonical,
+  queryAudit,
+  repairTornTail,
+  tailAudit,
+  verifyAudit,
+  type AuditEntry,
+  type AuditRecord,
+} from "../../src/audit/index.js";
+import { KruxError } from "../../src/core/index.js";
+import { tempDir } from "../helpers/repo.js";
+
+const KEY = Buffer.alloc(32, 7);
+
+/** Wait (generously: shared CI hosts stall) until `cond` holds. */
+async function eventually(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A clock the test moves by hand. */
+function clock(startIso: string): {
+  now: () => number;
+  set: (iso: string) => void;
+  tick: (ms: number) => void;
+} {
+  let t = Date.parse(startIso);
+  return { now: () => t, set: (iso) => (t = Date.parse(iso)), tick: (ms) => (t += ms) };
+}
+
+/** Every record in file order, parsed from the bytes with no help from the library. */
+function readRecords(
+  dir: string,
+): { file: string; record: Record<string, unknown>; raw: Buffer }[] {
+  const out: { file: string; record: Record<string, unknown>; raw: Buffer }[] = [];
+  for (const file of readdirSync(dir)
+    .filter((n) => /^audit-\d{4}-\d{2}-\d{2}\.log$/.test(n))
+    .sort()) {
+    const buf = readFileSync(path.join(dir, file));
+    let off = 0;
+    while (off < buf.length) {
+      const len = buf.readUInt32BE(off);
+      const raw = buf.subarray(off + 4, off + 4 + len);
+      out.push({ file, record: decodeMap(raw), raw });
+      off += 4 + len;
+    }
+  }
+  return out;
+}
+
+// A minimal CBOR reader for what records contain, so the test does not trust the writer's decoder.
+function decodeMap(buf: Buffer): Record<string, unknown> {
+  let i = 0;
+  const arg = (info: number): number => {
+    if (info < 24) return info;
+    if (info === 24) return buf[i++] as number;
+    if (info === 25) return ((i += 2), buf.readUInt16BE(i - 2));
+    if (info === 26) return ((i += 4), buf.readUInt32BE(i - 4));
+    throw new Error(`unexpected length ${info}`);
+  };
+  const item = (): unknown => {
+    const b = buf[i++] as number;
+    const major = b >> 5;
+    const info = b & 31;
+    if (major === 0) return arg(info);
+    if (major === 1) return -1 - arg(info);
+    if (major === 3) {
+      const n = arg(info);
+      return buf.toString("utf8", i, (i += n));
+    }
+    if (major === 4) return Array.from({ length: arg(info) }, item);
+    if (major === 5) {
+      const o: Record<string, unknown> = {};
+      for (let n = arg(info); n > 0; n--) o[item() as string] = item();
+      return o;
+    }
+    if (b === 0xf4) return false;
+    if (b === 0xf5) return true;
+    if (b === 0xf6) return null;
+    if (b === 0xfb) return ((i += 8), buf.readDoubleBE(i - 8));
+    throw new Error(`unexpected CBOR byte ${b.toString(16)}`);
+  };
+  const v = item();
+  assert.equal(i, buf.length, "one item per frame");
+  return v as Record<string, unknown>;
+}
+
+function entry(i: number): AuditEntry {
+  const kinds = [
+    "capability.intent",
+    "capability.result",
+    "auth.failure",
+    "egress.connection",
+  ] as const;
+  return {
+    kind: kinds[i % kinds.length] as AuditEntry["kind"],
+    agent: `agent-${i % 3}`,
+    capability: i % 2 === 0 ? "fs.read" : "http.request",
+    outcome: { status: i % 5 === 0 ? "denied" : "ok" },
+    detail: { i },
+  };
+}
+
+test("the same record encodes to the same bytes whatever order its keys were written in", () => {
+  const a = encodeCanonical({
+    v: 1,
+    seq: 1,
+    kind: "boot.started",
+    detail: { b: [1, "x"], a: { d: 2, c: 1.5 } },
+  });
+  const b = encodeCanonical({
+    detail: { a: { c: 1.5, d: 2 }, b: [1, "x"] },
+    kind: "boot.started",
+    seq: 1,
+    v: 1,
+  });
+  assert.deepEqual(a, b);
+  // Plain CBOR maps, keys shortest-first then bytewise (RFC 8949 §4.2.1), minimal headers.
+  assert.equal(
+    encodeCanonical({ kind: "boot.started", seq: 1, v: 1 }).toString("hex"),
+    "a3" + "617601" + "6373657101" + "646b696e64" + "6c626f6f742e73746172746564",
+  );
+});
+
+test("each record's hash is SHA-256 of the previous hash and the record without its hash", async () => {
+  const { dir, cleanup } = tempDir("kruxos-audit-");
+  try {
+    const log = await AuditLog.open(dir);
+    for (let i = 0; i < 3; i++) await log.append(entry(i));
+    await log.close();
+    let prev = Buffer.alloc(32);
+    for (const [i, { record, raw }] of readRecords(dir).entries()) {
+      assert.equal(record.v, 1);
+      assert.equal(record.seq, i + 1);
+      assert.equal(record.prev_hash, prev.toString("hex"));
+      const { hash, ...body } = record;
+      const want = createHash("sha256").update(prev).update(encodeCanonical(body)).digest();
+      assert.equal(hash, want.toString("hex"));
+      assert.deepEqual(encodeCanonical(record), raw, "stored bytes are the canonical encoding");
+      prev = want;
+    }
+  } finally {
+    cleanup();
+  }
+});
+
+test("one chain runs across a day boundary into the next day's file", async () => {
+  const { dir, cleanup } = tempDir("kruxos-audit-");
+  try {
+    const c = clock("2025-01-01T23:59:59.500Z");
+    const log = await AuditLog.open(dir, { now: c.now });
+    for (let i = 0; i < 3; i++) await log.append(entry(i));
+    c.set("2025-01-02T00:00:00.100Z");
+    for (let i = 3; i < 5; i++) await log.append(entry(i));
+    c.set("2025-01-01T12:00:00.000Z"); // the clock steps back: the ts must not
+    await log.append(entry(5));
+    await log.close();
+    const recs = readRecords(dir);
+    assert.deepEqual(
+      recs.map((r) => [r.file, r.record.seq]),
+      [
+        ["audit-2025-01-01.log", 1],
+        ["audit-2025-01-01.log", 2],
+        ["audit-2025-01-01.log", 3],
+        ["audit-2025-01-02.log", 4],
+        ["audit-2025-01-02.log", 5],
+        ["audit-2025-01-02.log", 6],
+      ],
+    );
+    assert.equal(recs[3]?.record.prev_hash, recs[2]?.record.hash);
+    assert.ok((recs[5]?.record.ts as string) >= (recs[4]?.record.ts as string));
+    const v = await verifyAudit(dir);
+    assert.deepEqual(v.ok && [v.count, v.head.seq], [6, 6]);
+  } finally {
+    cleanup();
+  }
+});
+
+test("a durable append is fsynced and readable from another descriptor when it resolves", async () => {
+  const { dir, cleanup } = tempDir("kruxos-audit-");
+  const probe = await open(path.join(dir, "probe"), "w");
+  const proto = Object.getPrototypeOf(probe) as {
+    sync: () => Promise<void>;
+    datasync: () => Promise<void>;
+  };
+  await probe.close();
+  const { sync, datasync } = proto;
+  let syncs = 0;
+  proto.sync = function (this: unknown) {
+    return sync.call(this).then(() => void syncs++);
+  };
+  proto.datasync = function (this: unknown) {
+    return datasync.call(this).then(() => void syncs++);
+  };
+  try {
+    const c = clock("2025-02-03T10:00:00.000Z");
+    const log = await AuditLog.open(dir, { now: c.now, syncIntervalMs: 60_000 });
+    await log.append(entry(1)); // not durable: written, fsync may wait
+    const before = syncs;
+    const r = await log.append(
+      { kind: "capability.intent", agent: "a", capability: "git.commit" },
+      { durable: true },
+    );
+    assert.ok(syncs > before, "an fsync completed before the durable append resolved");
+    const onDisk = readRecords(dir);
+    assert.equal(onDisk.at(-1)?.record.seq, r.seq);
+    assert.equal(onDisk.at(-1)?.record.hash, r.hash);
+    assert.equal(r.written, true);
+    await log.close();
+  } finally {
+    proto.sync = sync;
+    proto.datasync = datasync;
+    cleanup();
+  }
+});
+
+test("the head is recovered when the log is reopened and the chain continues from it", async () => {
+  const { dir, cleanup } = tempDir("kruxos-audit-");
+  try {
+    const c = clock("2025-03-01T23:00:00.000Z");
+    let log = await AuditLog.open(dir, { now: c.now });
+    for (let i = 0; i < 7; i++) await log.append(entry(i));
+    const head = log.head();
+    await log.close();
+    c.set("2025-03-02T01:00:00.000Z");
+    log = await AuditLog.open(dir, { now: c.now });
+    assert.deepEqual(log.head(), head);
+    const r = await log.append(entry(7));
+    assert.equal(r.seq, 8);
+    await log.close();
+    const v = await verifyAudit(dir);
+    assert.equal(v.ok && v.count, 8);
+  } finally {
+    cleanup();
+  }
+});
+
+test("a torn last record refuses appends until an operator repairs it, and the repair is audited", async () => {
+  const { dir, cleanup } = tempDir("kruxos-audit-");
+  try {
+    const c = clock("2025-03-05T08:00:00.000Z");
+    let log = await AuditLog.open(dir, { now: c.now });
+    for (let i = 0; i < 4; i++) await log.append(entry(i));
+    await log.close();
+    const file = path.join(dir, "audit-2025-03-05.log");
+    const whole = readFileSync(file);
+    appendFileSync(file, whole.subarray(0, 30)); // a crash part-way through a fifth record
+    log = await AuditLog.open(dir, { now: c.now });
+    assert.equal(log.healthy(), false);
+    await assert.rejects(
+      log.append(entry(9)),
+      (e: unknown) => e instanceof KruxError && e.code === "AuditUnavailable",
+    );
+    await log.close();
+    const v = await verifyAudit(dir);
+    assert.deepEqual(!v.ok && [v.class, v.first_bad_seq], ["truncated", 5]);
+    const repaired = await repairTornTail(dir, "operator:alice", { now: c.now });
+    assert.equal(repaired?.bytes, 30);
+    assert.deepEqual(
+      readFileSync(path.join(dir, repaired?.quarantine ?? "")),
+      whole.subarray(0, 30),
+    );
+    const after = await verifyAudit(dir);
+    assert.equal(after.ok && after.count, 5);
+    const last = readRecords(dir).at(-1)?.record;
+    assert.equal(last?.kind, "operator.action");
+    assert.equal(last?.actor, "operator:alice");
+  } finally {
+    cleanup();
+  }
+});
+
+test("queries filter by time, kind, agent, capability and outcome, oldest or newest first", async () => {
+  const { dir, cleanup } = tempDir("kruxos-audit-");
+  try {
+    const c = clock("2025-04-01T00:00:00.000Z");
+    const log = await AuditLog.open(dir, { now: c.now });
+    const entries: AuditEntry[] = [];
+    for (let i = 0; i < 30; i++) {
+      entries.push(entry(i));
+      await log.append(entry(i));
+      c.tick(60_000);
+    }
+    await log.close();
+    const seqs = (rs: readonly AuditRecord[]): number[] => rs.map((r) => r.seq);
+    const where = (p: (e: AuditEntry, i: number) => boolean): number[] =>
+      entries.flatMap((e, i) => (p(e, i) ? [i + 1] : []));
+    assert.deepEqual(
+      seqs(await queryAudit(dir)),
+      where(() => true),
+    );
+    assert.deepEqual(
+      seqs(await queryAudit(dir, { kind: "auth.failure" })),
+      where((e) => e.kind === "auth.failure"),
+    );
+    assert.deepEqual(
+      seqs(await queryAudit(dir, { agent: "agent-1" })),
+      where((e) => e.agent === "agent-1"),
+    );
+    assert.deepEqual(
+      seqs(await queryAudit(dir, { capability: "fs.read" })),
+      where((e) => e.capability === "fs.read"),
+    );
+    assert.deepEqual(
+      seqs(await queryAudit(dir, { outcome: "denied" })),
+      where((e) => e.outcome?.status === "denied"),
+    );
+    assert.deepEqual(
+      seqs(
+        await queryAudit(dir, {
+          since: "2025-04-01T00:10:00.000Z",
+          until: new Date("2025-04-01T00:12:00.000Z"),
+        }),
+      ),
+      [11, 12, 13],
+    );
+    assert.deepEqual(
+      seqs(await queryAudit(dir, { agent: "agent-0", outcome: "ok", limit: 3 })),
+      [4, 7, 10],
+    );
+    assert.deepEqual(seqs(await queryAudit(dir, { limit: 2, order: "desc" })), [30, 29]);
+    const full = await queryAudit(dir, { kind: "egress.connection", limit: 1 });
+    assert.deepEqual(full[0]?.detail, { i: 3 });
+  } finally {
+    cleanup();
+  }
+});
+
+test("records are queryable as soon as they are written, before the index catches up", async () => {
+  const { dir, cleanup } = tempDir("kruxos-audit-");
+  try {
+    const log = await AuditLog.open(dir, { indexFlushMs: 60_000 });
+    for (let i = 0; i < 5; i++) await log.append(entry(i));
+    assert.deepEqual(
+      (await queryAudit(dir)).map((r) => r.seq),
+      [1, 2, 3, 4, 5],
+    );
+    assert.deepEqual(
+      (await queryAudit(dir, { limit: 2, order: "desc" })).map((r) => r.seq),
+      [5, 4],
+    );
+    await log.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test("a query refuses a record whose bytes were changed", async () => {
+  const { dir, cleanup } = tempDir("kruxos-audit-");
+  try {
+    const c = clock("2025-04-02T00:00:00.000Z");
+    const log = await AuditLog.open(dir, { now: c.now });
+    for (let i = 0; i < 5; i++) await log.append(entry(i));
+    await log.close();
+    const file = path.join(dir, "audit-2025-04-02.log");
+    const buf = readFileSync(file);
+    const at = buf.indexOf(Buffer.from("agent-2"));
+    buf[at + 6] = "9".charCodeAt(0);
+    writeFileSync(file, buf);
+    await assert.rejects(
+      queryAudit(dir),
+      (e: unknown) => e instanceof KruxError && e.code === "AuditUnavailable",
+    );
+  } finally {
+    cleanup();
+  }
+});
+
+test("the index holds exactly the log's records and is rebuilt when lost", async () => {
+  const { dir, cleanup } = tempDir("kruxos-audit-");
+  try {
+    const c = clock("2025-05-01T23:59:00.000Z");
+    const log = await AuditLog.open(dir, { now: c.now });
+    for (let i = 0; i < 40; i++) {
+      await log.append({ ...entry(i), ...(i % 4 === 0 && { approval_id: `ap-${i}` }) });
+      c.tick(3_000);
+    }
+    await log.close();
+    const expected = (() => {
+      const rows: unknown[] = [];
+      const offsets = new Map<string, number>();
+      for (const { file, record, raw } of readRecords(dir)) {
+        const offset = offsets.get(file) ?? 0;
+        offsets.set(file, offset + 4 + raw.length);
+        const outcome = record.outcome as { status: string } | undefined;
+        rows.push({
+          seq: record.seq,
+          ts: record.ts,
+          kind: record.kind,
+          agent: record.agent ?? null,
+          capability: record.capability ?? null,
+          outcome: outcome?.status ?? null,
+          approval_id: record.approval_id ?? null,
+          file,
+          offset,
+        });
+      }
+      return rows;
+    })();
+    const indexed = (): unknown[] => {
+      const db = new Database(path.join(dir, "audit-index.db"), { readonly: true });
+      try {
+        return db
+          .prepare(
+            "SELECT seq, ts, kind, agent, capability, outcome, approval_id, file, offset FROM records ORDER BY seq",
+          )
+          .all();
+      } finally {
+        db.close();
+      }
+    };
+    assert.deepEqual(indexed(), expected);
+    for (const f of readdirSync(dir)) if (f.startsWith("audit-index.db")) rmSync(path.join(dir, f));
+    await (await AuditLog.open(dir, { now: c.now })).close();
+    assert.deepEqual(indexed(), expected);
+  } finally {
+    cleanup();
+  }
+});
+
+/** A log in `dir` whose next day's file cannot be created: that path is a directory. */
+async function logWithBlockedNextDay(
+  dir: string,
+  failMode: "halt" | "degrade",
+  extra: { ringSize?: number; registry?: Registry } = {},
+): Promise<{ log: AuditLog; c: ReturnType<typeof clock>; unblock: () => void }> {
+  const c = clock("2025-06-01T23:59:00.000Z");
+  const log = await AuditLog.open(dir, { now: c.now, failMode, retryIntervalMs: 30, ...extra });
+  for (let i = 0; i < 3; i++) await log.append(entry(i));
+  const blocked = path.join(dir, "audit-2025-06-02.log");
+  mkdirSync(blocked);
+  c.set("2025-06-02T00:00:01.000Z");
+  return { log, c, unblock: () => rmSync(blocked, { recursive: true }) };
+}
+
+test("halt: an append that cannot be written is rejected as AuditUnavailable and health fails", async () => {
+  const { dir, cleanup } = tempDir("kruxos-audit-");
+  try {
+    const registry = new Registry();
+    const { log, unblock } = await logWithBlockedNextDay(dir, "halt", { registry });
+    await assert.rejects(
+      log.append(entry(3), { durable: true }),
+      (e: unknown) => e instanceof KruxError && e.code === "AuditUnavailable",
+    );
+    assert.equal(log.healthy(), false);
+    assert.equal(log.health().status, "failing");
+    assert.equal(log.head().seq, 3, "nothing unwritten stays in the chain");
+    assert.match(await registry.metrics(), /^kruxos_audit_write_failures_total 1$/m);
+    unblock();
+    const r = await log.append(entry(4), { durable: true });
+    assert.equal(r.seq, 4);
+    assert.equal(log.healthy(), true);
+    await log.close();
+    const v = await verifyAudit(dir);
+    assert.equal(v.ok && v.count, 4);
+    const text = await registry.metrics();
+    assert.match(text, /^kruxos_audit_records_total\{kind="capability\.intent"\} 2$/m);
+    assert.match(text, /^kruxos_audit_append_seconds_count 4$/m);
+  } finally {
+    cleanup();
+  }
+});
+
+test("degrade: records wait in memory in order, are written once the disk recovers, and a full ring refuses", async () => {
+  const { dir, cleanup } = tempDir("kruxos-audit-");
+  try {
+    const { log, unblock } = await logWithBlockedNextDay(dir, "degrade", { ringSize: 5 });
+    const held = [];
+    for (let i = 3; i < 8; i++) held.push(await log.append(entry(i), { durable: i % 2 === 0 }));
+    assert.deepEqual(
+      held.map((r) => [r.seq, r.written]),
+      [
+        [4, false],
+        [5, false],
+        [6, false],
+        [7, false],
+        [8, false],
+      ],
+    );
+    const h = log.health();
+    assert.equal(h.status, "degraded");
+    assert.equal(h.facts?.ring, 5);
+    await assert.rejects(
+      log.append(entry(8)),
+      (e: unknown) => e instanceof KruxError && e.code === "AuditUnavailable",
+    );
+    unblock();
+    await eventually(() => log.healthy(), "the retry timer to write the ring");
+    const r = await log.append(entry(9), { durable: true });
+    assert.equal(r.seq, 9);
+    await log.close();
+    assert.deepEqual(
+      readRecords(dir).map((x) => x.record.seq),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
+    const v = await verifyAudit(dir);
+    assert.equal(v.ok && v.count, 9);
+  } finally {
+    cleanup();
+  }
+});
+
+test("keyed checkpoints are written every N records and after T idle time, and verify with the key", async () => {
+  const { dir, cleanup } = tempDir("kruxos-audit-");
+  try {
+    const log = await AuditLog.open(dir, {
+      checkpointKey: KEY,
+      checkpointEvery: 10,
+      checkpointIntervalMs: 40,
+    });
+    for (let i = 0; i < 25; i++) await log.append(entry(i));
+    const seqsNow = (): number[] =>
+      readFileSync(path.join(dir, "checkpoints.log"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as { seq: number }).seq);
+    await eventually(() => seqsNow().at(-1) === 25, "the idle checkpoint");
+    const seqs = seqsNow();
+    assert.deepEqual(seqs.slice(0, 2), [10, 20]);
+    assert.equal(seqs.at(-1), 25, "the idle timer checkpoints the rest");
+    await log.close();
+    const v = await verifyAudit(dir, KEY);
+    assert.ok(v.ok);
+    assert.equal(v.attested_seq, 25);
+    const wrongKey = await verifyAudit(dir, Buffer.alloc(32, 8));
+    assert.deepEqual(!wrongKey.ok && [wrongKey.class, wrongKey.first_bad_seq], ["forged", 1]);
+  } finally {
+    cleanup();
+  }
+});
+
+test("tail -f yields existing records, then new ones as they are written", async () => {
+  const { dir, cleanup } = tempDir("kruxos-audit-");
+  try {
+    const log = await AuditLog.open(dir);
+    for (let i = 0; i < 3; i++) await log.append(entry(i));
+    const ac = new AbortController();
+    const seen: number[] = [];
+    const done = (async () => {
+      for await (const r of tailAudit(dir, {
+        follow: true,
+        fromSeq: 2,
+        pollMs: 20,
+        signal: ac.signal,
+      })) {
+        seen.push(r.seq);
+        if (seen.length === 4) ac.abort();
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 60));
+    await log.append(entry(3));
+    await log.append(entry(4));
+    await done;
+    assert.deepEqual(seen, [2, 3, 4, 5]);
+    await log.close();
+  } finally {
+    cleanup();
+  }
+});
