@@ -384,7 +384,18 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
     },
   });
   const api = await createUserApi(
-    { db, health: () => readiness.health(), meta, onRequest: httpObserver(registry, "user_api") },
+    {
+      db,
+      health: () => readiness.health(),
+      meta,
+      onRequest: httpObserver(registry, "user_api"),
+      operator: {
+        db,
+        approvals,
+        record: (e) => audit.append(e, { durable: true }),
+        publish: (e) => events.publish(e),
+      },
+    },
     ctx.version,
   );
   await agent.listen({ host: m.gateway.host, port: m.gateway.port });

@@ -3,7 +3,8 @@
 import http from "node:http";
 import path from "node:path";
 import { mkdirSync } from "node:fs";
-import type { ParseArgsConfig } from "node:util";
+import { type Command, UsageError, homeOpt, jsonOpt, manifestOpt, out, str } from "./command.js";
+import { OPERATOR_COMMANDS } from "./operator-commands.js";
 import { appRoot, appVersion, writeFileAtomic } from "../core/index.js";
 import {
   formatFinding,
@@ -21,27 +22,6 @@ import type { BuiltinProgram } from "../appliance/index.js";
 const appliance = (): Promise<typeof import("../appliance/index.js")> =>
   import("../appliance/index.js");
 const sandbox = (): Promise<typeof import("../sandbox/index.js")> => import("../sandbox/index.js");
-
-export class UsageError extends Error {}
-
-type Options = NonNullable<ParseArgsConfig["options"]>;
-
-export interface Command {
-  readonly verb: string;
-  readonly summary: string;
-  readonly usage: string;
-  readonly options: Options;
-  readonly positionals?: number;
-  run(values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<number>;
-}
-
-const manifestOpt: Options = { manifest: { type: "string" } };
-const homeOpt: Options = { home: { type: "string" } };
-const jsonOpt: Options = { json: { type: "boolean" } };
-
-const str = (v: string | boolean | undefined): string | undefined =>
-  typeof v === "string" ? v : undefined;
-const out = (s: string): void => void process.stdout.write(s.endsWith("\n") ? s : s + "\n");
 
 function readManifestText(file: string): string {
   try {
@@ -65,7 +45,10 @@ function get(url: string, timeoutMs = 5000): Promise<{ status: number; body: str
   });
 }
 
+export { UsageError };
+
 export const COMMANDS: readonly Command[] = [
+  ...OPERATOR_COMMANDS,
   {
     verb: "up",
     summary: "Run the whole appliance in host mode (all programs in this process).",

@@ -233,6 +233,14 @@ export class PolicyEngine extends EventEmitter<{ reload: [ReloadResult] }> {
     return d;
   }
 
+  /**
+   * The decision a call would get now, without counting it against rate limits or metrics: for
+   * listings (tools/list, the policy matrix), never for deciding a real call.
+   */
+  preview(req: PolicyRequest): Decision {
+    return this.decide(req, false, undefined);
+  }
+
   /** The decision with a per-layer trace; consumes no rate-limit budget. */
   explain(req: PolicyRequest): Trace {
     const layers: LayerTrace[] = [];

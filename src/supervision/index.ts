@@ -10,6 +10,7 @@ export {
 } from "./users.js";
 export type { Role, AuthenticatedUser } from "./users.js";
 export { createUserApi, openApiDocument } from "./user-api.js";
+export type { OperatorRouteDeps } from "./operator-routes.js";
 export type { UserApiDeps } from "./user-api.js";
 export { createEventStream } from "./event-stream.js";
 export type { EventStream, SupervisionEvent } from "./event-stream.js";

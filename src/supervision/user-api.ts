@@ -3,13 +3,16 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import type { ComponentHealth } from "../core/index.js";
 import type { Db } from "../state/index.js";
-import { authenticateUser, bearer } from "./users.js";
+import { registerOperatorRoutes, type OperatorRouteDeps } from "./operator-routes.js";
+import { authenticateUser, bearer, type AuthenticatedUser } from "./users.js";
 
 export interface UserApiDeps {
   readonly db: Db;
   readonly health: () => { status: string; components: readonly ComponentHealth[] };
   readonly meta: () => Record<string, unknown>;
   readonly onRequest?: (route: string, status: number) => void;
+  /** Agents and approvals (the gateway program provides them). */
+  readonly operator?: OperatorRouteDeps;
 }
 
 const errorSchema = {
@@ -18,28 +21,54 @@ const errorSchema = {
   required: ["error", "message"],
 } as const;
 
-const routes = {
-  "/api/v1/health": {
-    summary: "Aggregate health of the appliance's components.",
-    response: {
-      200: {
-        type: "object",
-        properties: {
-          status: { type: "string" },
-          components: { type: "array", items: { type: "object", additionalProperties: true } },
-        },
-        required: ["status", "components"],
-      },
-      401: errorSchema,
-    },
-  },
-  "/api/v1/meta": {
-    summary: "The runtime contract (same as GET /v1/meta on the agent port).",
-    response: { 200: { type: "object", additionalProperties: true }, 401: errorSchema },
-  },
-} as const;
+interface RouteDoc {
+  readonly method: string;
+  readonly url: string;
+  readonly schema: Record<string, unknown> | undefined;
+}
 
-export function openApiDocument(version: string): Record<string, unknown> {
+/** OpenAPI 3.1 from the routes actually registered, with their JSON schemas. */
+export function openApiDocument(
+  version: string,
+  routes: readonly RouteDoc[],
+): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of routes) {
+    if (r.method === "HEAD") continue;
+    const p = r.url.replace(/:(\w+)/g, "{$1}");
+    const schema = r.schema ?? {};
+    const responses = (schema.response ?? { 200: { type: "object" } }) as Record<string, unknown>;
+    const params =
+      (schema.params as { properties?: Record<string, unknown> } | undefined)?.properties ?? {};
+    const query =
+      (schema.querystring as { properties?: Record<string, unknown> } | undefined)?.properties ??
+      {};
+    (paths[p] ??= {})[r.method.toLowerCase()] = {
+      parameters: [
+        ...Object.entries(params).map(([name, s]) => ({
+          name,
+          in: "path",
+          required: true,
+          schema: s,
+        })),
+        ...Object.entries(query).map(([name, s]) => ({
+          name,
+          in: "query",
+          required: false,
+          schema: s,
+        })),
+      ],
+      ...(schema.body
+        ? { requestBody: { content: { "application/json": { schema: schema.body } } } }
+        : {}),
+      responses: Object.fromEntries(
+        Object.entries(responses).map(([code, s]) => [
+          code,
+          { description: code, content: { "application/json": { schema: s } } },
+        ]),
+      ),
+    };
+  }
   return {
     openapi: "3.1.0",
     info: { title: "KruxOS user API", version },
@@ -49,31 +78,26 @@ export function openApiDocument(version: string): Record<string, unknown> {
       },
     },
     security: [{ userToken: [] }],
-    paths: Object.fromEntries(
-      Object.entries(routes).map(([p, r]) => [
-        p,
-        {
-          get: {
-            summary: r.summary,
-            responses: Object.fromEntries(
-              Object.entries(r.response).map(([code, schema]) => [
-                code,
-                { description: code, content: { "application/json": { schema } } },
-              ]),
-            ),
-          },
-        },
-      ]),
-    ),
+    paths,
   };
 }
 
 export async function createUserApi(deps: UserApiDeps, version: string): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
+  const documented: RouteDoc[] = [];
+  app.addHook("onRoute", (r) => {
+    for (const method of [r.method].flat())
+      documented.push({
+        method,
+        url: r.url,
+        schema: r.schema as Record<string, unknown> | undefined,
+      });
+  });
+  const users = new WeakMap<object, AuthenticatedUser>();
   app.addHook("onResponse", async (req, reply) => {
     deps.onRequest?.(req.routeOptions.url ?? "unmatched", reply.statusCode);
   });
-  app.get("/api/v1/openapi.json", async () => openApiDocument(version));
+  app.get("/api/v1/openapi.json", async () => openApiDocument(version, documented));
   app.addHook("onRequest", async (req, reply) => {
     if (req.url === "/api/v1/openapi.json") return;
     const user = authenticateUser(deps.db, bearer(req.headers.authorization));
@@ -81,13 +105,35 @@ export async function createUserApi(deps: UserApiDeps, version: string): Promise
       await reply
         .code(401)
         .send({ error: "unauthorized", message: "a valid user token (krx_user_…) is required" });
+      return;
     }
+    users.set(req, user);
   });
-  app.get("/api/v1/health", { schema: { response: routes["/api/v1/health"].response } }, async () =>
+  const health = {
+    type: "object",
+    properties: {
+      status: { type: "string" },
+      components: { type: "array", items: { type: "object", additionalProperties: true } },
+    },
+    required: ["status", "components"],
+  } as const;
+  app.get("/api/v1/health", { schema: { response: { 200: health, 401: errorSchema } } }, async () =>
     deps.health(),
   );
-  app.get("/api/v1/meta", { schema: { response: routes["/api/v1/meta"].response } }, async () =>
-    deps.meta(),
+  app.get(
+    "/api/v1/meta",
+    {
+      schema: {
+        response: { 200: { type: "object", additionalProperties: true }, 401: errorSchema },
+      },
+    },
+    async () => deps.meta(),
   );
+  if (deps.operator)
+    registerOperatorRoutes(app, deps.operator, (req) => {
+      const u = users.get(req);
+      if (!u) throw new Error("unauthenticated request reached a route");
+      return u;
+    });
   return app;
 }
