@@ -391,7 +391,7 @@ export const OPERATOR_COMMANDS: readonly Command[] = [
       const agent = str(v.agent);
       const capability = str(v.capability);
       if (!agent || !capability) throw new UsageError("--agent and --capability are required");
-      let inputs: unknown = {};
+      let inputs: unknown;
       try {
         inputs = str(v.inputs) ? JSON.parse(str(v.inputs) as string) : {};
       } catch {

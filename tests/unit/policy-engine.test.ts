@@ -10,6 +10,7 @@ import {
   diffPolicies,
   formatTrace,
   policyHealth,
+  redosHazard,
   type PolicySource,
   type ReloadResult,
 } from "../../src/policy/index.js";
@@ -301,6 +302,9 @@ capabilities:
     e.explain({ agent: "c", capability: "process.run", now: 1 }).decision.tier,
     "autonomous",
   );
+  for (let i = 0; i < 5; i++) e.preview({ agent: "c", capability: "process.run", now: 1 });
+  for (let i = 0; i < 3; i++) assert.equal(call(2, "c").tier, "autonomous", "preview() spends nothing");
+  assert.equal(call(2, "c").tier, "blocked");
 });
 
 test("rate-limit counters survive a reload that keeps the rule and reset when it changes", () => {
@@ -696,5 +700,29 @@ test("policy health fails for a file that does not compile", () => {
     assert.equal(policyHealth([path.join(tmp.dir, "missing.yaml")]).status, "failing");
   } finally {
     tmp.cleanup();
+  }
+});
+
+test("the ReDoS screen accepts ordinary patterns and rejects catastrophic ones", () => {
+  for (const ok of [
+    "^ls( |$)",
+    "^git (status|log)$",
+    "(?:ab)?c",
+    "^[a-z]+\\.(js|ts)$",
+    "a{2,3}b",
+    "^\\d+$",
+  ]) {
+    assert.equal(redosHazard(ok), undefined, ok);
+  }
+  for (const bad of [
+    "(a+)+",
+    "(a*)*b",
+    "(a|aa)+",
+    "((ab)*c)+",
+    "(\\w+\\s?)*$",
+    "(a)\\1",
+    "(x+){2,}",
+  ]) {
+    assert.notEqual(redosHazard(bad), undefined, bad);
   }
 });
