@@ -34,7 +34,7 @@ if (process.env.KRUXOS_SKIP_IMAGE) {
   );
 }
 
-const suites = ["dist/tests/unit", "dist/tests/security", "dist/tests/contract"];
+const suites = ["dist/tests/unit", "dist/tests/security", "dist/tests/e2e", "dist/tests/contract"];
 const r = spawnSync(
   process.execPath,
   // Node 20 searches directories for *.test.js itself (glob arguments arrived in Node 21).

@@ -33,6 +33,8 @@ import {
 import { createProxy } from "../egress/index.js";
 import {
   AgentCallLimiter,
+  attachMcpWebSocket,
+  registerMcpHttp,
   GatewayPipeline,
   createAgentAuthenticator,
   createAgentServer,
@@ -323,7 +325,7 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
         };
       },
       effectiveTier: (c, name) =>
-        policy.evaluate({ agent: c.agent, capability: name, inputs: {} }).tier,
+        policy.preview({ agent: c.agent, capability: name, inputs: {} }).tier,
     }),
   );
 
@@ -358,6 +360,16 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
       });
     },
   });
+  const rpcLimits = {
+    maxMessageBytes: m.gateway.max_message_bytes,
+    maxBatch: m.gateway.max_batch,
+    maxDepth: m.gateway.max_depth,
+  };
+  const limiter = new AgentCallLimiter({
+    maxConcurrent: m.gateway.max_concurrent_calls,
+    ratePerS: m.gateway.calls_per_second,
+  });
+  const runCall = <T>(name: string, fn: () => Promise<T>): Promise<T> => limiter.run(name, fn);
   const agent = await createAgentServer({
     readiness,
     meta,
@@ -366,15 +378,24 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
     protocol: {
       authenticate,
       pipeline,
-      limits: {
-        maxMessageBytes: m.gateway.max_message_bytes,
-        maxBatch: m.gateway.max_batch,
-        maxDepth: m.gateway.max_depth,
+      limits: rpcLimits,
+      limiter,
+      attachMcp: (ws, a, req) => {
+        attachMcpWebSocket(ws, a, pipeline, {
+          version: ctx.version,
+          limits: rpcLimits,
+          runCall,
+          ...(req.url ? { requestUrl: req.url } : {}),
+        });
       },
-      limiter: new AgentCallLimiter({
-        maxConcurrent: m.gateway.max_concurrent_calls,
-        ratePerS: m.gateway.calls_per_second,
-      }),
+      routes: (app) =>
+        registerMcpHttp(app, {
+          authenticate: (req) => authenticate(req.raw),
+          pipeline,
+          limits: rpcLimits,
+          version: ctx.version,
+          runCall,
+        }),
       onConnection: (a, transport, open) => {
         metrics.connections.inc({ transport }, open ? 1 : -1);
         if (open)

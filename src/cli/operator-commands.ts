@@ -111,6 +111,25 @@ const common = { ...homeOpt, ...manifestOpt, ...jsonOpt };
 
 export const OPERATOR_COMMANDS: readonly Command[] = [
   {
+    verb: "mcp stdio",
+    summary:
+      "Bridge an MCP client that speaks stdio to the appliance (KRUXOS_HOST, KRUXOS_API_KEY).",
+    usage:
+      "kruxos mcp stdio\n  KRUXOS_HOST     the appliance's agent endpoint, e.g. http://127.0.0.1:7700\n  KRUXOS_API_KEY  the agent token\n  KRUXOS_MCP_TOOL_NAMES=underscore  list filesystem_read instead of filesystem.read",
+    options: {},
+    run: async () => {
+      const { runMcpStdioBridge } = await import("./mcp-stdio.js");
+      return runMcpStdioBridge({
+        host: process.env.KRUXOS_HOST ?? "",
+        apiKey: process.env.KRUXOS_API_KEY ?? "",
+        stdin: process.stdin,
+        stdout: process.stdout,
+        stderr: process.stderr,
+        toolNames: process.env.KRUXOS_MCP_TOOL_NAMES === "underscore" ? "underscore" : "dotted",
+      });
+    },
+  },
+  {
     verb: "agent create",
     summary: "Create an agent and print its token (shown once).",
     usage: "kruxos agent create NAME [--json] [--home DIR]",

@@ -82,10 +82,12 @@ export function hostPaths(
 
 /**
  * Map an absolute path written in the manifest (for example a policy file under /opt/kruxos) to
- * where it lives at run time: the longest manifest root that contains it is replaced.
+ * where it lives at run time: the longest of the app, etc and data roots containing it is replaced.
  */
 export function mapManifestPath(m: Manifest, rt: RuntimePaths, p: string): string {
-  const roots = (Object.keys(m.paths) as (keyof PathsSpec)[])
+  // Only roots that hold configuration are mapped; a file under /tmp or the workspace is taken as
+  // written (it is the operator's own file, not a path inside the appliance's layout).
+  const roots = (["app", "etc", "data"] as const)
     .map((k) => [m.paths[k], rt[k]] as const)
     .sort((a, b) => b[0].length - a[0].length);
   for (const [from, to] of roots) {

@@ -22,7 +22,7 @@ export interface AgentServerDeps {
     readonly limits: RpcLimits;
     readonly limiter: AgentCallLimiter;
     /** MCP over WebSocket on /mcp, for an authenticated agent. */
-    readonly attachMcp?: (ws: WebSocket, agent: AgentIdentity) => void;
+    readonly attachMcp?: (ws: WebSocket, agent: AgentIdentity, req: http.IncomingMessage) => void;
     /** Extra HTTP routes (MCP Streamable HTTP on /mcp). */
     readonly routes?: (app: FastifyInstance) => Promise<void> | void;
     readonly onConnection?: (agent: AgentIdentity, transport: "rpc" | "mcp", open: boolean) => void;
@@ -114,7 +114,7 @@ export async function createAgentServer(deps: AgentServerDeps): Promise<FastifyI
         protocol.onConnection?.(auth.agent, transport, true);
         ws.on("close", () => protocol.onConnection?.(auth.agent, transport, false));
         if (transport === "rpc") attachRpc(ws, auth.agent, protocol);
-        else protocol.attachMcp?.(ws, auth.agent);
+        else protocol.attachMcp?.(ws, auth.agent, req);
       });
     });
     app.addHook("onClose", async () => {

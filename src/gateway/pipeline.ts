@@ -146,7 +146,7 @@ export class GatewayPipeline implements Pipeline {
         category: c.category,
         purpose: c.purpose,
         when_to_use: c.when_to_use,
-        tier: this.d.policy.evaluate({ agent: agent.name, capability: c.name, inputs: {} }).tier,
+        tier: this.d.policy.preview({ agent: agent.name, capability: c.name, inputs: {} }).tier,
         tags: c.tags,
       }));
   }

@@ -153,13 +153,11 @@ export function registerOperatorRoutes(
           ? reply
               .code(409)
               .send({ error: "exists", message: `agent ${req.body.name} already exists` })
-          : reply
-              .code(400)
-              .send({
-                error: "invalid_name",
-                message:
-                  "use lowercase letters, digits, - and _, starting with a letter (at most 63)",
-              });
+          : reply.code(400).send({
+              error: "invalid_name",
+              message:
+                "use lowercase letters, digits, - and _, starting with a letter (at most 63)",
+            });
       await deps.record({
         kind: "operator.action",
         actor: u.name,

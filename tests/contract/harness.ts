@@ -69,6 +69,9 @@ export interface Appliance {
   readonly mode: Mode;
   /** The podman container name (image mode). */
   readonly container?: string;
+  /** Host mode: the home folder and the manifest file the appliance runs with. */
+  readonly home?: string;
+  readonly manifestFile?: string;
   readonly manifest: ManifestObject;
   /** GET a path on one of the appliance's ports, from where the appliance runs. */
   get(port: number, urlPath: string): Promise<Fetched>;
@@ -108,6 +111,8 @@ export async function startHost(m: ManifestObject, opts: HostOptions = {}): Prom
   void proc.exited.then((e) => (exitCode = e.code));
   return {
     mode: "host",
+    home,
+    manifestFile: file,
     manifest: m,
     get: (port, p) => httpGet(`http://127.0.0.1:${port}${p}`),
     logLines: async () => proc.lines,

@@ -303,7 +303,8 @@ capabilities:
     "autonomous",
   );
   for (let i = 0; i < 5; i++) e.preview({ agent: "c", capability: "process.run", now: 1 });
-  for (let i = 0; i < 3; i++) assert.equal(call(2, "c").tier, "autonomous", "preview() spends nothing");
+  for (let i = 0; i < 3; i++)
+    assert.equal(call(2, "c").tier, "autonomous", "preview() spends nothing");
   assert.equal(call(2, "c").tier, "blocked");
 });
 
