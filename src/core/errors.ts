@@ -56,6 +56,45 @@ export const ERROR_CATALOGUE = {
       "A capability definition file is not valid YAML, fails schema/capability.schema.json or a semantic rule, or a handler has no definition.",
     fault: "server",
   },
+  ParseError: { summary: "A message was not valid JSON (JSON-RPC -32700).", fault: "client" },
+  InvalidRequest: {
+    summary:
+      "A message was not a valid JSON-RPC request, or broke a size, batch or depth limit (-32600).",
+    fault: "client",
+  },
+  MethodNotFound: { summary: "The JSON-RPC method does not exist (-32601).", fault: "client" },
+  InvalidParams: {
+    summary:
+      "Parameters or capability inputs do not match their schema; data.errors lists the paths (-32602).",
+    fault: "client",
+  },
+  PolicyDenied: {
+    summary: "Policy blocks this call; data names the rule and file:line (-32001).",
+    fault: "client",
+  },
+  ApprovalRequired: {
+    summary: "The call waits for an operator's approval; data.approval_id identifies it (-32002).",
+    fault: "client",
+  },
+  ApprovalRejected: { summary: "An operator rejected the approval (-32003).", fault: "client" },
+  ApprovalExpired: {
+    summary: "Nobody decided the approval before it expired; expiry is a denial (-32003).",
+    fault: "client",
+  },
+  RateLimited: {
+    summary:
+      "A rate or concurrency limit was exceeded; data.retry_after_s says when to retry (-32004).",
+    fault: "client",
+  },
+  VersionConflict: {
+    summary: "The expected version did not match the current one (-32006).",
+    fault: "client",
+  },
+  Unavailable: {
+    summary:
+      "A component the call needs (audit, sandbox, vault) is unavailable; data.component says which (-32007).",
+    fault: "server",
+  },
   InternalError: { summary: "An unexpected internal failure.", fault: "server" },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -2,7 +2,7 @@
 // mixed batches, notifications that get no reply, method-not-found, invalid params with schema
 // paths — plus the appliance's limits (message size, batch size, nesting depth) as clear errors.
 // Only this file turns KruxError codes into JSON-RPC numbers.
-import { KruxError, asKruxError, type ErrorCode } from "../core/index.js";
+import { KruxError, asKruxError } from "../core/index.js";
 
 export type RpcId = string | number | null;
 
@@ -288,7 +288,7 @@ export async function handleMessage(
 
 /** Errors raised by method handlers for the protocol itself. */
 export function methodNotFound(method: string): KruxError {
-  return new KruxError("MethodNotFound" as ErrorCode, `method "${method}" does not exist`, {
+  return new KruxError("MethodNotFound", `method "${method}" does not exist`, {
     method,
   });
 }
@@ -297,5 +297,5 @@ export function invalidParams(
   message: string,
   errors: readonly { path: string; message: string }[],
 ): KruxError {
-  return new KruxError("InvalidParams" as ErrorCode, message, { errors });
+  return new KruxError("InvalidParams", message, { errors });
 }

@@ -5,7 +5,13 @@
 //
 // Every refusal is audited too, so no call — allowed, denied or queued — leaves no record. When the
 // audit log cannot take the intent, the call does not run (fail_mode = halt → Unavailable).
-import { KruxError, asKruxError, type ErrorCode, type Logger } from "../core/index.js";
+import {
+  ERROR_CATALOGUE,
+  KruxError,
+  asKruxError,
+  type ErrorCode,
+  type Logger,
+} from "../core/index.js";
 import type {
   CapabilityRegistry,
   CapabilityDefinition,
@@ -40,8 +46,6 @@ export interface GatewayPipelineDeps {
     readonly observeCall: (capability: string, outcome: string, seconds: number) => void;
   };
 }
-
-const code = (c: string): ErrorCode => c as ErrorCode;
 
 function decisionOf(d: Decision): NonNullable<AuditEntry["decision"]> {
   return { tier: d.tier, rule: d.rule, file: d.file, line: d.line, generation: d.generation };
@@ -172,7 +176,7 @@ export class GatewayPipeline implements Pipeline {
       const e = asKruxError(err);
       this.d.log.error({ event: "AuditWriteFailed", code: e.code, kind: entry.kind }, e.message);
       throw new KruxError(
-        code("Unavailable"),
+        "Unavailable",
         "the audit log cannot be written; no call runs without its record",
         {
           component: "audit",
@@ -205,7 +209,7 @@ export class GatewayPipeline implements Pipeline {
     };
     if (decision.rate_limited) {
       await this.record({ ...base, outcome: { status: "denied", error_type: "RateLimited" } });
-      throw new KruxError(code("RateLimited"), `rate limit of ${name} exceeded`, {
+      throw new KruxError("RateLimited", `rate limit of ${name} exceeded`, {
         retry_after_s: decision.rate_limited.retry_after_s,
         capability: name,
         rule: decision.rule,
@@ -223,7 +227,7 @@ export class GatewayPipeline implements Pipeline {
         rule: decision.rule,
         audit_seq: seq,
       });
-      throw new KruxError(code("PolicyDenied"), `policy blocks ${name}`, {
+      throw new KruxError("PolicyDenied", `policy blocks ${name}`, {
         capability: name,
         rule: decision.rule,
         policy: `${decision.file}:${decision.line}`,
@@ -256,7 +260,7 @@ export class GatewayPipeline implements Pipeline {
           rule: decision.rule,
         });
       }
-      throw new KruxError(code("ApprovalRequired"), `${name} needs an operator's approval`, {
+      throw new KruxError("ApprovalRequired", `${name} needs an operator's approval`, {
         approval_id: approval.id,
         expires_at: approval.expires_at,
         capability: name,
@@ -310,11 +314,10 @@ export class GatewayPipeline implements Pipeline {
         new Promise((_, reject) =>
           deadline.addEventListener("abort", () =>
             reject(
-              new KruxError(
-                code("CapabilityError"),
-                `${def.name} took longer than ${def.timeout_s} s`,
-                { type: "Timeout", capability: def.name },
-              ),
+              new KruxError("CapabilityError", `${def.name} took longer than ${def.timeout_s} s`, {
+                type: "Timeout",
+                capability: def.name,
+              }),
             ),
           ),
         ),
@@ -403,14 +406,14 @@ export class GatewayPipeline implements Pipeline {
       (await this.d.approvals.wait(approvalId, timeoutS * 1000, signal)) ??
       this.own(agent, approvalId);
     if (a.status === "rejected")
-      throw new KruxError(code("ApprovalRejected"), `an operator rejected ${a.capability}`, {
+      throw new KruxError("ApprovalRejected", `an operator rejected ${a.capability}`, {
         approval_id: a.id,
         reason: a.reason,
         approver: a.approver,
       });
     if (a.status === "expired")
       throw new KruxError(
-        code("ApprovalExpired"),
+        "ApprovalExpired",
         `nobody decided on ${a.capability} before ${a.expires_at}`,
         {
           approval_id: a.id,
@@ -425,7 +428,7 @@ export class GatewayPipeline implements Pipeline {
         data?: Record<string, unknown>;
       } | null;
       throw new KruxError(
-        code(e?.code ?? "InternalError"),
+        (e?.code && e.code in ERROR_CATALOGUE ? e.code : "InternalError") as ErrorCode,
         e?.message ?? "the approved call failed",
         { ...(e?.data ?? {}), approval_id: a.id },
       );

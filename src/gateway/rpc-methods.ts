@@ -1,6 +1,6 @@
 // The JSON-RPC methods of SPEC §4 for capabilities and approvals: parameter checking (with schema
 // paths for InvalidParams) and the per-agent concurrency and rate limits, in front of the pipeline.
-import { KruxError, type ErrorCode } from "../core/index.js";
+import { KruxError } from "../core/index.js";
 import { invalidParams, methodNotFound, type Dispatch } from "./jsonrpc.js";
 import type { AgentIdentity, Pipeline } from "./pipeline-types.js";
 
@@ -75,24 +75,16 @@ export class AgentCallLimiter {
     b.at = now;
     this.buckets.set(agent, b);
     if (b.tokens < 1)
-      throw new KruxError(
-        "RateLimited" as ErrorCode,
-        `more than ${this.limits.ratePerS} calls per second`,
-        {
-          retry_after_s: Math.max(1, Math.ceil((1 - b.tokens) / this.limits.ratePerS)),
-          limit: "rate",
-        },
-      );
+      throw new KruxError("RateLimited", `more than ${this.limits.ratePerS} calls per second`, {
+        retry_after_s: Math.max(1, Math.ceil((1 - b.tokens) / this.limits.ratePerS)),
+        limit: "rate",
+      });
     const n = this.inflight.get(agent) ?? 0;
     if (n >= this.limits.maxConcurrent)
-      throw new KruxError(
-        "RateLimited" as ErrorCode,
-        `more than ${this.limits.maxConcurrent} calls in flight`,
-        {
-          retry_after_s: 1,
-          limit: "concurrency",
-        },
-      );
+      throw new KruxError("RateLimited", `more than ${this.limits.maxConcurrent} calls in flight`, {
+        retry_after_s: 1,
+        limit: "concurrency",
+      });
     b.tokens -= 1;
     this.inflight.set(agent, n + 1);
     try {

@@ -3,7 +3,7 @@
 import type { AddressInfo } from "node:net";
 import Fastify from "fastify";
 import { WebSocketServer } from "ws";
-import { KruxError, type ErrorCode } from "../../src/core/index.js";
+import { KruxError } from "../../src/core/index.js";
 import type { AgentIdentity, McpTool, Pipeline } from "../../src/gateway/index.js";
 import { registerMcpHttp } from "../../src/gateway/mcp/http.js";
 import { attachMcpWebSocket } from "../../src/gateway/mcp/ws.js";
@@ -75,7 +75,7 @@ export function testPipeline(aborted: string[]): Pipeline {
     },
     async invoke(agent: AgentIdentity, name: string, inputs: unknown, transactionId?: string) {
       if (name === "process.run")
-        throw new KruxError("PolicyDenied" as ErrorCode, "process.run is blocked for this agent", {
+        throw new KruxError("PolicyDenied", "process.run is blocked for this agent", {
           capability: name,
           rule: "deny-process",
           file: "policy/system.yaml",
@@ -83,7 +83,7 @@ export function testPipeline(aborted: string[]): Pipeline {
           reason: "no processes",
         });
       if (name === "git.push")
-        throw new KruxError("ApprovalRequired" as ErrorCode, "an operator must approve git.push", {
+        throw new KruxError("ApprovalRequired", "an operator must approve git.push", {
           capability: name,
           approval_id: "apr_123",
           expires_at: "2030-01-01T00:00:00.000Z",

@@ -8,7 +8,7 @@
 // a tool RESULT with isError: true, so the model sees it and can follow `recovery`. Problems with
 // the protocol itself (unknown method, malformed tools/call, unknown tool, server-internal failure)
 // are JSON-RPC errors.
-import { KruxError, type ErrorCode } from "../../core/index.js";
+import { KruxError } from "../../core/index.js";
 import {
   handleMessage,
   invalidParams,
@@ -128,7 +128,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 function protocolError(code: "InvalidRequest" | "InvalidParams", message: string): KruxError {
-  return new KruxError(code as ErrorCode, message);
+  return new KruxError(code, message);
 }
 
 /** Codes that are a verdict on the call (tool result, isError) rather than a protocol fault. */
@@ -357,7 +357,7 @@ export class McpSession {
     const args = (params.arguments ?? {}) as Record<string, unknown>;
     const name = await this.resolve(requested);
     if (name === undefined)
-      throw new KruxError("InvalidParams" as ErrorCode, `unknown tool: ${requested}`, {
+      throw new KruxError("InvalidParams", `unknown tool: ${requested}`, {
         tool: requested,
         errors: [{ path: "/name", message: "not a tool of this session; call tools/list" }],
         recovery: [
