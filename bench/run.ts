@@ -1,11 +1,23 @@
 // `npm run bench`: every figure printed beside its anchor, both measured in this run.
+// KRUXOS_BENCH=boot,rpc,policy,audit chooses sections (default: all).
 import { run } from "../tests/helpers/repo.js";
 import { imageUnavailable } from "../tests/contract/harness.js";
 import { benchBoot, report } from "./boot.js";
+import { benchRpc } from "./rpc.js";
+import { benchPolicy } from "./policy.js";
+import { benchAudit } from "./audit.js";
 
-const runs = Number(process.env.KRUXOS_BENCH_RUNS ?? 5);
-const whyNoImage = await imageUnavailable();
-if (whyNoImage) console.log(`# image boot not measured: ${whyNoImage}`);
+const only = new Set((process.env.KRUXOS_BENCH ?? "boot,rpc,policy,audit").split(","));
 const cpu = (await run("nproc", [])).stdout.trim();
-console.log(`# boot-to-ready, ${runs} runs each, ${cpu} CPUs, node ${process.version}`);
-console.log(report(await benchBoot(runs, whyNoImage === undefined)));
+console.log(`# kruxos bench — ${cpu} CPUs, node ${process.version}, ${new Date().toISOString()}`);
+
+if (only.has("boot")) {
+  const runs = Number(process.env.KRUXOS_BENCH_RUNS ?? 5);
+  const whyNoImage = await imageUnavailable();
+  if (whyNoImage) console.log(`# image boot not measured: ${whyNoImage}`);
+  console.log(`\n# boot-to-ready, ${runs} runs each`);
+  console.log(report(await benchBoot(runs, whyNoImage === undefined)));
+}
+if (only.has("rpc")) console.log(`\n${await benchRpc()}`);
+if (only.has("policy")) console.log(`\n${await benchPolicy()}`);
+if (only.has("audit")) console.log(`\n${await benchAudit()}`);
