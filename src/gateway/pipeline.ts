@@ -220,6 +220,16 @@ export class GatewayPipeline implements Pipeline {
         ...base,
         outcome: { status: "denied", error_type: "PolicyDenied" },
       });
+      this.d.log.info(
+        {
+          event: "CallDenied",
+          agent: agent.name,
+          capability: name,
+          rule: decision.rule,
+          audit_seq: seq,
+        },
+        `${name} denied by ${decision.rule}`,
+      );
       this.d.events?.publish({
         type: "call.denied",
         agent: agent.name,
@@ -337,6 +347,19 @@ export class GatewayPipeline implements Pipeline {
       : { status: "ok" as const };
     const seq = await this.record({ ...common, kind: "capability.result", outcome, duration_ms });
     this.d.metrics?.observeCall(def.name, failure ? "error" : "ok", duration_ms / 1000);
+    this.d.log.info(
+      {
+        event: "CapabilityCalled",
+        agent: agent.name,
+        capability: def.name,
+        outcome: outcome.status,
+        ...(failure ? { error_type: outcome.error_type } : {}),
+        duration_ms,
+        audit_seq: seq,
+        ...(approvalId ? { approval_id: approvalId } : {}),
+      },
+      `${def.name} ${outcome.status}`,
+    );
     if (decision?.notify)
       this.d.events?.publish({
         type: "call.notify",
