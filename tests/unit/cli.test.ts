@@ -4,7 +4,7 @@ import path from "node:path";
 import { test } from "node:test";
 import { REPO, runCli } from "../helpers/repo.js";
 
-// Pinned verbs of this issue (SPEC §13 adds more in later issues).
+// Pinned verbs (SPEC §13); later issues add user-token, vault, state, status, selftest, audit export.
 const VERBS = [
   ["up"],
   ["boot"],
@@ -15,6 +15,20 @@ const VERBS = [
   ["health"],
   ["sandbox", "diagnose"],
   ["version"],
+  ["agent", "create"],
+  ["agent", "list"],
+  ["agent", "show"],
+  ["agent", "revoke"],
+  ["approve", "list"],
+  ["approve", "accept"],
+  ["approve", "reject"],
+  ["approve", "watch"],
+  ["audit", "verify"],
+  ["audit", "query"],
+  ["audit", "tail"],
+  ["policy", "check"],
+  ["policy", "diff"],
+  ["mcp", "stdio"],
 ];
 
 for (const verb of VERBS) {
@@ -91,4 +105,28 @@ test("config validate on a missing file is a usage error, not a crash", async ()
   const r = await runCli(["config", "validate", "--manifest", "/nonexistent/kruxos.toml"]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /cannot read manifest/);
+});
+
+test("the agent-facing JSON-RPC method names are exactly the pinned ones", async () => {
+  const { RPC_METHODS } = await import("../../src/gateway/index.js");
+  assert.deepEqual([...RPC_METHODS].sort(), [
+    "approvals.check",
+    "approvals.wait",
+    "capabilities.call",
+    "capabilities.describe",
+    "capabilities.invoke",
+    "capabilities.list",
+  ]);
+});
+
+test("CLI commands that need the appliance say so clearly when it is not running", async () => {
+  const { tempDir } = await import("../helpers/repo.js");
+  const tmp = tempDir();
+  try {
+    const r = await runCli(["agent", "list", "--home", tmp.dir]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /ApplianceNotRunning|not answering|no user token/);
+  } finally {
+    tmp.cleanup();
+  }
 });
