@@ -4,7 +4,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { run } from "../helpers/repo.js";
-import { ENGINE_ARGS, defaultManifest, imageUnavailable, portOf, start, waitReady, withFreePorts } from "./harness.js";
+import {
+  ENGINE_ARGS,
+  defaultManifest,
+  imageUnavailable,
+  portOf,
+  start,
+  waitReady,
+  withFreePorts,
+} from "./harness.js";
 
 test("an agent created in the image calls capabilities over /rpc and the audit chain verifies [image]", async (t) => {
   const why = await imageUnavailable();
@@ -13,7 +21,8 @@ test("an agent created in the image calls capabilities over /rpc and the audit c
   const a = await start("image", m);
   t.after(a.cleanup);
   await waitReady(a, 60_000);
-  const exec = (...args: string[]) => run("podman", [...ENGINE_ARGS, "exec", a.container ?? "", ...args], { timeoutMs: 60_000 });
+  const exec = (...args: string[]) =>
+    run("podman", [...ENGINE_ARGS, "exec", a.container ?? "", ...args], { timeoutMs: 60_000 });
 
   const made = await exec("/opt/kruxos/bin/kruxos", "agent", "create", "imagent", "--json");
   assert.equal(made.code, 0, made.stderr);
@@ -32,7 +41,11 @@ test("an agent created in the image calls capabilities over /rpc and the audit c
     ws.on("unexpected-response", (q, r) => { console.log(JSON.stringify({ refused: r.statusCode })); process.exit(1); });`;
   const r = await exec("/usr/local/bin/node", "-e", client);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  const replies = JSON.parse(r.stdout) as { id: number; result?: { data: Record<string, unknown> }; error?: { code: number; data: { type: string } } }[];
+  const replies = JSON.parse(r.stdout) as {
+    id: number;
+    result?: { data: Record<string, unknown> };
+    error?: { code: number; data: { type: string } };
+  }[];
   assert.equal(replies.find((x) => x.id === 1)?.result?.data.agent, "imagent");
   assert.ok(Array.isArray(replies.find((x) => x.id === 2)?.result?.data.entries));
   const escape = replies.find((x) => x.id === 3);

@@ -191,6 +191,24 @@ test("the audit chain of all of the above verifies intact", async () => {
   assert.ok(r.count > 10);
 });
 
+test("the appliance's metrics cover calls, decisions, approvals, audit and connections", async () => {
+  const { httpGet } = await import("../helpers/repo.js");
+  const body = (
+    await httpGet(`http://127.0.0.1:${portOf(m, "observability", "metrics_port")}/metrics`)
+  ).body;
+  for (const re of [
+    /^kruxos_calls_total\{capability="filesystem\.read",outcome="ok",program="gateway"\} [1-9]/m,
+    /^kruxos_capability_duration_seconds_count\{[^}]*capability="filesystem\.read"[^}]*\} [1-9]/m,
+    /^kruxos_policy_decisions_total\{tier="blocked",program="gateway"\} [1-9]/m,
+    /^kruxos_policy_evaluation_seconds_count\{[^}]*\} [1-9]/m,
+    /^kruxos_approvals_pending\{program="gateway"\} \d/m,
+    /^kruxos_audit_records_total\{kind="capability\.intent",program="gateway"\} [1-9]/m,
+    /^kruxos_audit_append_seconds_count\{[^}]*\} [1-9]/m,
+    /^kruxos_connections\{transport="rpc",program="gateway"\} 1/m,
+  ])
+    assert.match(body, re);
+});
+
 test("a revoked agent is refused at once", async () => {
   assert.equal((await cli(["agent", "revoke", "alice"])).code, 0);
   await assert.rejects(
