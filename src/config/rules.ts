@@ -17,6 +17,7 @@ export const CAPABILITY_CATEGORIES = Object.freeze([
   "comms",
 ]);
 
+/** The sandbox layers, in the helper's report order (the native probe reports exactly these). */
 export const SANDBOX_LAYERS = Object.freeze([
   "user",
   "mount",
@@ -29,7 +30,7 @@ export const SANDBOX_LAYERS = Object.freeze([
   "no_new_privs",
   "landlock",
   "seccomp",
-]);
+] as const);
 
 export const BUILTIN_SERVE_PROGRAMS = Object.freeze(["proxy", "gateway", "dashboard"]);
 
@@ -271,7 +272,7 @@ export const RULES: readonly Rule[] = Object.freeze([
     title: "Unknown sandbox layer",
     *check(m) {
       for (const [i, l] of m.sandbox.require.entries())
-        if (!SANDBOX_LAYERS.includes(l))
+        if (!(SANDBOX_LAYERS as readonly string[]).includes(l))
           yield {
             path: `sandbox.require.${i}`,
             message: `"${l}" is not a sandbox layer (known: ${SANDBOX_LAYERS.join(", ")})`,

@@ -4,21 +4,10 @@
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { deepFreeze } from "../core/index.js";
+import { SANDBOX_LAYERS } from "../config/index.js";
 
-/** The layers the helper probes, in report order; equal to config's SANDBOX_LAYERS. */
-export const LAYER_NAMES = Object.freeze([
-  "user",
-  "mount",
-  "pid",
-  "net",
-  "uts",
-  "ipc",
-  "rlimits",
-  "cgroup",
-  "no_new_privs",
-  "landlock",
-  "seccomp",
-] as const);
+/** The layers the helper probes, in report order: the manifest's sandbox layers. */
+export const LAYER_NAMES = SANDBOX_LAYERS;
 
 export type LayerName = (typeof LAYER_NAMES)[number];
 
