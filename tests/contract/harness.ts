@@ -22,6 +22,7 @@ import {
   freePorts,
   httpGet,
   run,
+  runCli,
   spawnLogged,
   tempDir,
   type Spawned,
@@ -342,4 +343,31 @@ export async function waitReady(
     return r.status === 200 ? r : undefined;
   }, timeoutMs);
   return { body: JSON.parse(res.body) as Record<string, unknown>, ms: Date.now() - start };
+}
+
+/** The operator CLI pointed at a host-mode appliance's home and manifest. */
+export function operatorCli(a: Appliance): (args: readonly string[]) => ReturnType<typeof runCli> {
+  return (args) =>
+    runCli([...args, "--home", a.home ?? ""], {
+      env: { KRUXOS_HOME: "", KRUXOS_MANIFEST: a.manifestFile ?? "" },
+    });
+}
+
+/** A ready host-mode appliance on free ports, with one agent created through the operator CLI. */
+export async function readyHostWithAgent(
+  agent: string,
+  edit: (m: ManifestObject) => ManifestObject = (m) => m,
+): Promise<{
+  a: Appliance;
+  m: ManifestObject;
+  token: string;
+  cli: ReturnType<typeof operatorCli>;
+}> {
+  const m = edit(await withFreePorts(defaultManifest()));
+  const a = await startHost(m);
+  await waitReady(a, 60_000);
+  const cli = operatorCli(a);
+  const made = await cli(["agent", "create", agent, "--json"]);
+  if (made.code !== 0) throw new Error(`agent create failed: ${made.stderr}`);
+  return { a, m, token: (JSON.parse(made.stdout) as { token: string }).token, cli };
 }

@@ -8,13 +8,10 @@ import { after, before, test } from "node:test";
 import { runCli } from "../helpers/repo.js";
 import { RpcClient } from "../helpers/rpc-client.js";
 import {
-  defaultManifest,
   portOf,
-  startHost,
-  waitReady,
-  withFreePorts,
   type Appliance,
   type ManifestObject,
+  readyHostWithAgent,
 } from "../contract/harness.js";
 
 let a: Appliance;
@@ -22,20 +19,11 @@ let m: ManifestObject;
 let home: string;
 let token: string;
 let rpc: RpcClient;
-
-const cli = (args: string[]) =>
-  runCli([...args, "--home", home], {
-    env: { KRUXOS_HOME: "", KRUXOS_MANIFEST: a.manifestFile ?? "" },
-  });
+let cli: (args: readonly string[]) => ReturnType<typeof runCli>;
 
 before(async () => {
-  m = await withFreePorts(defaultManifest());
-  a = await startHost(m);
-  await waitReady(a, 60_000);
+  ({ a, m, token, cli } = await readyHostWithAgent("alice"));
   home = a.home ?? "";
-  const made = await cli(["agent", "create", "alice", "--json"]);
-  assert.equal(made.code, 0, made.stderr);
-  token = (JSON.parse(made.stdout) as { token: string }).token;
   rpc = await RpcClient.connect(portOf(m, "gateway"), token);
 });
 after(async () => {

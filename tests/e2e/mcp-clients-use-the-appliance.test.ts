@@ -9,15 +9,12 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import { CLI, runCli, tempDir } from "../helpers/repo.js";
+import { CLI, tempDir } from "../helpers/repo.js";
 import {
-  defaultManifest,
   portOf,
-  startHost,
-  waitReady,
-  withFreePorts,
   type Appliance,
   type ManifestObject,
+  readyHostWithAgent,
 } from "../contract/harness.js";
 
 let a: Appliance;
@@ -44,15 +41,10 @@ before(async () => {
       "",
     ].join("\n"),
   );
-  m = await withFreePorts(defaultManifest());
-  m.policy = { ...m.policy, files: [policy] };
-  a = await startHost(m);
-  await waitReady(a, 60_000);
-  const made = await runCli(["agent", "create", "claude", "--json", "--home", a.home ?? ""], {
-    env: { KRUXOS_HOME: "", KRUXOS_MANIFEST: a.manifestFile ?? "" },
-  });
-  assert.equal(made.code, 0, made.stderr);
-  token = (JSON.parse(made.stdout) as { token: string }).token;
+  ({ a, m, token } = await readyHostWithAgent("claude", (x) => ({
+    ...x,
+    policy: { ...x.policy, files: [policy] },
+  })));
 });
 after(async () => {
   await a.cleanup();

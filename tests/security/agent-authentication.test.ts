@@ -11,31 +11,19 @@ import { after, before, test } from "node:test";
 import { runCli } from "../helpers/repo.js";
 import { RpcClient } from "../helpers/rpc-client.js";
 import {
-  defaultManifest,
   portOf,
-  startHost,
-  waitReady,
-  withFreePorts,
   type Appliance,
   type ManifestObject,
+  readyHostWithAgent,
 } from "../contract/harness.js";
 
 let a: Appliance;
 let m: ManifestObject;
 let token: string;
-
-const cli = (args: string[]) =>
-  runCli([...args, "--home", a.home ?? ""], {
-    env: { KRUXOS_HOME: "", KRUXOS_MANIFEST: a.manifestFile ?? "" },
-  });
+let cli: (args: readonly string[]) => ReturnType<typeof runCli>;
 
 before(async () => {
-  m = await withFreePorts(defaultManifest());
-  a = await startHost(m);
-  await waitReady(a, 60_000);
-  token = (
-    JSON.parse((await cli(["agent", "create", "bob", "--json"])).stdout) as { token: string }
-  ).token;
+  ({ a, m, token, cli } = await readyHostWithAgent("bob"));
 });
 after(async () => {
   await a.cleanup();
