@@ -439,7 +439,15 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
       stopWatching();
       pipeline.close();
       await Promise.all([agent.close(), api.close(), events.close()]);
-      await audit.close();
+      // Unwritten records (degrade mode) are reported, not allowed to abort the shutdown.
+      await audit
+        .close()
+        .catch((err: Error) =>
+          log.error(
+            { event: "AuditCloseFailed", error: err.message },
+            "audit log closed with unwritten records",
+          ),
+        );
       policy.close();
       approvalsDb.close();
       db.close();

@@ -66,7 +66,18 @@ export class AgentCallLimiter {
 
   constructor(private readonly limits: CallLimits) {}
 
-  async run<T>(agent: string, fn: () => Promise<T>, now = Date.now()): Promise<T> {
+  /**
+   * Run one call for `agent` within its rate and in-flight limits. Long waits (approvals.wait)
+   * pass `holdsSlot: false`: they count against the rate but do not occupy an in-flight slot, so
+   * an agent waiting on approvals can still work.
+   */
+  async run<T>(
+    agent: string,
+    fn: () => Promise<T>,
+    opts: { holdsSlot?: boolean } = {},
+    now = Date.now(),
+  ): Promise<T> {
+    const holdsSlot = opts.holdsSlot ?? true;
     const b = this.buckets.get(agent) ?? { tokens: this.limits.ratePerS * 2, at: now };
     b.tokens = Math.min(
       this.limits.ratePerS * 2,
@@ -80,12 +91,13 @@ export class AgentCallLimiter {
         limit: "rate",
       });
     const n = this.inflight.get(agent) ?? 0;
-    if (n >= this.limits.maxConcurrent)
+    if (holdsSlot && n >= this.limits.maxConcurrent)
       throw new KruxError("RateLimited", `more than ${this.limits.maxConcurrent} calls in flight`, {
         retry_after_s: 1,
         limit: "concurrency",
       });
     b.tokens -= 1;
+    if (!holdsSlot) return fn();
     this.inflight.set(agent, n + 1);
     try {
       return await fn();
@@ -108,32 +120,36 @@ export function rpcDispatch(
     const spec = METHODS[method];
     if (!spec) throw methodNotFound(method);
     const p = checkParams(method, spec, params);
-    return limiter.run(agent.name, async () => {
-      switch (method) {
-        case "capabilities.list":
-          return {
-            capabilities: await pipeline.list(agent, {
-              ...(p.category ? { category: p.category as string } : {}),
-              ...(p.tag ? { tag: p.tag as string } : {}),
-            }),
-          };
-        case "capabilities.describe":
-          return pipeline.describe(agent, p.name as string);
-        case "capabilities.invoke":
-        case "capabilities.call":
-          return pipeline.invoke(
-            agent,
-            p.name as string,
-            p.inputs ?? {},
-            p.transaction_id as string | undefined,
-          );
-        case "approvals.check":
-          return pipeline.approvalCheck(agent, p.approval_id as string);
-        default: {
-          const timeout = Math.min(Math.max(Number(p.timeout_s ?? 30), 0), 300);
-          return pipeline.approvalWait(agent, p.approval_id as string, timeout, signal);
+    return limiter.run(
+      agent.name,
+      async () => {
+        switch (method) {
+          case "capabilities.list":
+            return {
+              capabilities: await pipeline.list(agent, {
+                ...(p.category ? { category: p.category as string } : {}),
+                ...(p.tag ? { tag: p.tag as string } : {}),
+              }),
+            };
+          case "capabilities.describe":
+            return pipeline.describe(agent, p.name as string);
+          case "capabilities.invoke":
+          case "capabilities.call":
+            return pipeline.invoke(
+              agent,
+              p.name as string,
+              p.inputs ?? {},
+              p.transaction_id as string | undefined,
+            );
+          case "approvals.check":
+            return pipeline.approvalCheck(agent, p.approval_id as string);
+          default: {
+            const timeout = Math.min(Math.max(Number(p.timeout_s ?? 30), 0), 300);
+            return pipeline.approvalWait(agent, p.approval_id as string, timeout, signal);
+          }
         }
-      }
-    });
+      },
+      { holdsSlot: method !== "approvals.wait" },
+    );
   };
 }

@@ -181,3 +181,30 @@ test("every KruxError code maps to its SPEC wire code; anything unknown is -3260
     "PathOutOfScope",
   );
 });
+
+test("per-agent limits: in-flight calls beyond the limit are RateLimited, long waits hold no slot, the rate is enforced", async () => {
+  const { AgentCallLimiter } = await import("../../src/gateway/index.js");
+  const limiter = new AgentCallLimiter({ maxConcurrent: 2, ratePerS: 1000 });
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const held = [limiter.run("a", () => gate), limiter.run("a", () => gate)];
+  const waiting = limiter.run("a", () => gate, { holdsSlot: false });
+  await assert.rejects(
+    limiter.run("a", async () => 1),
+    (e: KruxError) => e.code === "RateLimited" && e.data.limit === "concurrency",
+  );
+  assert.equal(await limiter.run("b", async () => 2), 2, "another agent is unaffected");
+  release();
+  await Promise.all([...held, waiting]);
+  assert.equal(await limiter.run("a", async () => 3), 3, "slots are returned");
+  const slow = new AgentCallLimiter({ maxConcurrent: 100, ratePerS: 1 });
+  const t0 = 1_000_000;
+  await slow.run("c", async () => 0, {}, t0);
+  await slow.run("c", async () => 0, {}, t0);
+  await assert.rejects(
+    slow.run("c", async () => 0, {}, t0),
+    (e: KruxError) =>
+      e.code === "RateLimited" && e.data.limit === "rate" && Number(e.data.retry_after_s) >= 1,
+  );
+  assert.equal(await slow.run("c", async () => 4, {}, t0 + 1500), 4, "the bucket refills");
+});
