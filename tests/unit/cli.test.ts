@@ -130,3 +130,56 @@ test("CLI commands that need the appliance say so clearly when it is not running
     tmp.cleanup();
   }
 });
+
+test("policy check prints the decision with its per-layer trace; policy diff lists changed tiers", async () => {
+  const { tempDir } = await import("../helpers/repo.js");
+  const { writeFileSync } = await import("node:fs");
+  const tmp = tempDir();
+  try {
+    const check = await runCli([
+      "policy",
+      "check",
+      "--agent",
+      "a",
+      "--capability",
+      "filesystem.read",
+      "--home",
+      tmp.dir,
+      "--json",
+    ]);
+    assert.equal(check.code, 0, check.stderr);
+    const trace = JSON.parse(check.stdout) as {
+      version: number;
+      decision: { tier: string; file: string; line: number };
+      layers: unknown[];
+    };
+    assert.equal(trace.version, 1);
+    assert.equal(trace.decision.tier, "autonomous");
+    assert.match(trace.decision.file, /config\/policy\/system\.yaml$/);
+    assert.ok(trace.decision.line > 0);
+    assert.ok(trace.layers.length >= 1);
+    const oldFile = path.join(tmp.dir, "old.yaml");
+    const newFile = path.join(tmp.dir, "new.yaml");
+    writeFileSync(
+      oldFile,
+      "version: 1\ndefaults: { tier: approval_required }\ncapabilities:\n  filesystem.read: { tier: autonomous }\n",
+    );
+    writeFileSync(
+      newFile,
+      "version: 1\ndefaults: { tier: approval_required }\ncapabilities:\n  filesystem.read: { tier: notify }\n  git.log: { tier: blocked }\n",
+    );
+    const diff = await runCli(["policy", "diff", oldFile, newFile, "--json"]);
+    assert.equal(diff.code, 0, diff.stderr);
+    const changes = (
+      JSON.parse(diff.stdout) as { changes: { capability: string; from: string; to: string }[] }
+    ).changes;
+    assert.deepEqual(changes.map((c) => `${c.capability}:${c.from}>${c.to}`).sort(), [
+      "filesystem.read:autonomous>notify",
+      "git.log:approval_required>blocked",
+    ]);
+    const bad = await runCli(["policy", "diff", oldFile, path.join(tmp.dir, "missing.yaml")]);
+    assert.equal(bad.code, 2);
+  } finally {
+    tmp.cleanup();
+  }
+});
