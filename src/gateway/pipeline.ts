@@ -314,6 +314,7 @@ export class GatewayPipeline implements Pipeline {
       session: agent.session,
       workspaceRoot: this.d.workspaceRoot,
       signal: deadline,
+      // The policy format has no key that names mandatory-deny files yet: none can be unlocked.
       mandatoryDenyAllowed: () => false,
     };
     let data: unknown;
