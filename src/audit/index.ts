@@ -1,7 +1,7 @@
 // audit: the hash-chained audit log — record format, daily files, keyed checkpoints, the derived
 // query index, verification and the writer's fail modes. It owns where records live and whether
 // they can be written; it never decides outcomes and never drops a record silently.
-export { auditDir, auditHealth, ensureAuditDir } from "./health.js";
+export { auditDir, ensureAuditDir } from "./health.js";
 export {
   AUDIT_KINDS,
   AUDIT_OUTCOME_STATUSES,

@@ -21,3 +21,4 @@ export type { IpcResponse } from "./ipc.js";
 export { appRoot, appVersion } from "./app-root.js";
 export { worst } from "./health.js";
 export type { ComponentHealth, HealthStatus } from "./health.js";
+export { tokenInUrl } from "./url-tokens.js";

@@ -3,6 +3,7 @@
 import http from "node:http";
 import type { Duplex } from "node:stream";
 import Fastify, { type FastifyInstance } from "fastify";
+import { tokenInUrl } from "../core/index.js";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { AuthOutcome } from "./agent-auth.js";
 import { handleMessage, type RpcLimits } from "./jsonrpc.js";
@@ -72,7 +73,7 @@ export async function createAgentServer(deps: AgentServerDeps): Promise<FastifyI
   });
   // Tokens never travel in URLs: refuse before routing so nothing downstream sees them.
   app.addHook("onRequest", async (req, reply) => {
-    if (/[?&](token|access_token|api_key|apikey|key)=/i.test(req.url)) {
+    if (tokenInUrl(req.url)) {
       await reply.code(400).send({
         error: "token_in_url_refused",
         message: "send tokens in the Authorization header",
@@ -98,7 +99,7 @@ export async function createAgentServer(deps: AgentServerDeps): Promise<FastifyI
     const wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxMessageBytes });
     app.server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       const path = (req.url ?? "/").split("?")[0];
-      if (/[?&](token|access_token|api_key|apikey|key)=/i.test(req.url ?? ""))
+      if (tokenInUrl(req.url))
         return refuseUpgrade(socket, 400, {
           error: "token_in_url_refused",
           message: "send tokens in the Authorization header",

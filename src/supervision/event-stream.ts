@@ -2,6 +2,7 @@
 // upgrade (user tokens only, never in the URL); refused upgrades never become sockets.
 import http from "node:http";
 import { WebSocketServer, type WebSocket } from "ws";
+import { tokenInUrl } from "../core/index.js";
 import type { Db } from "../state/index.js";
 import { authenticateUser, bearer } from "./users.js";
 
@@ -30,8 +31,7 @@ export function createEventStream(db: Db, version: string): EventStream {
         `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify({ error: why })}`,
       );
     };
-    if (/[?&](token|access_token|api_key)=/i.test(req.url ?? ""))
-      return refuse(400, "token_in_url_refused");
+    if (tokenInUrl(req.url)) return refuse(400, "token_in_url_refused");
     const user = authenticateUser(db, bearer(req.headers.authorization));
     if (!user) return refuse(401, "unauthorized");
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
