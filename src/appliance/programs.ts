@@ -23,7 +23,13 @@ import {
 import { AuditLog, auditDir, type AuditEntry } from "../audit/index.js";
 import { ApprovalQueue } from "../approvals/index.js";
 import { deriveSubkey, vaultHealth } from "../vault/index.js";
-import { authenticateAgent, migrateAgents, openDatabase, stateHealth } from "../state/index.js";
+import {
+  authenticateAgent,
+  integrityCheck,
+  migrateAgents,
+  openDatabase,
+  stateHealth,
+} from "../state/index.js";
 import {
   helperPath,
   missingRequired,
@@ -150,6 +156,7 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
   const db = openDatabase(agentsDb);
   migrateUsers(db);
   migrateAgents(db);
+  const integrity = integrityCheck(db);
   const sandbox = await probeSandbox(helperPath(p.app));
   const metrics = gatewayMetrics(registry);
 
@@ -220,7 +227,7 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
     help: "Approvals waiting for an operator.",
     registers: [registry],
     collect() {
-      this.set(approvals.list({ status: "pending", limit: 100_000 }).length);
+      this.set(approvals.countPending());
     },
   });
 
@@ -257,7 +264,7 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
       policyComponent(),
       audit.health(),
       vaultHealth(p.secretsDir, m.vault.key_source),
-      stateHealth(agentsDb),
+      stateHealth(db, agentsDb, integrity),
       sandboxHealth(sandbox, m.sandbox.require),
       await proxyHealth(p.egressSocket),
     ],

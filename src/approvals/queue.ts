@@ -207,6 +207,16 @@ export class ApprovalQueue {
     return { ok: true, approval };
   }
 
+  /** How many approvals wait for an operator (for the pending gauge: a count, not the rows). */
+  countPending(): number {
+    this.expireDue();
+    return (
+      this.db.prepare("SELECT count(*) AS n FROM approvals WHERE status = 'pending'").get() as {
+        n: number;
+      }
+    ).n;
+  }
+
   /** Take an accepted call for execution; only one caller ever gets it. */
   claim(id: string): Approval | undefined {
     const changed = this.db

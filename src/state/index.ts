@@ -3,7 +3,7 @@
 // or write what (policy does) and never talks to the network.
 export { openDatabase } from "./database.js";
 export type { Db } from "./database.js";
-export { stateHealth } from "./health.js";
+export { stateHealth, integrityCheck } from "./health.js";
 export {
   AGENT_NAME_RE,
   migrateAgents,

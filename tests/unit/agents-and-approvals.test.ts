@@ -1,15 +1,18 @@
 // Agents and tokens; the approval queue's guarantees.
 import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { ApprovalQueue, inputsDigest } from "../../src/approvals/index.js";
 import {
   authenticateAgent,
   createAgent,
+  integrityCheck,
   listAgents,
   migrateAgents,
   openDatabase,
   revokeAgent,
+  stateHealth,
 } from "../../src/state/index.js";
 import { tempDir } from "../helpers/repo.js";
 
@@ -138,4 +141,35 @@ test("approvals.wait resolves on a decision and on timeout", async (t) => {
   const decided = await waiting;
   assert.equal(decided?.status, "rejected");
   assert.equal(decided?.reason, "no");
+});
+
+test("the pending count follows requests, decisions and expiry", (t) => {
+  let now = new Date("2026-01-01T00:00:00Z");
+  const { q } = queue(t, () => now);
+  assert.equal(q.countPending(), 0);
+  const first = q.request(call).approval;
+  q.request({ ...call, agent: "b" });
+  assert.equal(q.countPending(), 2);
+  q.decide(first.id, { decision: "reject", approver: "admin" });
+  assert.equal(q.countPending(), 1);
+  now = new Date(now.getTime() + 61_000);
+  assert.equal(q.countPending(), 0);
+});
+
+test("the state store's health: ok in WAL mode, failing when the file is gone or damaged", (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const file = path.join(dir, "agents.db");
+  const db = openDatabase(file);
+  t.after(() => db.close());
+  migrateAgents(db);
+  const integrity = integrityCheck(db);
+  assert.equal(integrity, "ok");
+  assert.equal(stateHealth(db, file, integrity).status, "ok");
+  assert.equal(
+    stateHealth(db, file, "*** in database main ***\nPage 3 is never used").status,
+    "failing",
+  );
+  rmSync(file);
+  assert.equal(stateHealth(db, file, integrity).status, "failing");
 });
