@@ -37,3 +37,16 @@ export type { AgentHandlerDeps, SessionInfo } from "./builtin/agent.js";
 export { parsePrometheusText } from "./builtin/prometheus.js";
 export type { MetricFamily, MetricSample, MetricType } from "./builtin/prometheus.js";
 export { createFilesystemHandlers } from "./filesystem/index.js";
+export type {
+  SandboxLimits,
+  SandboxRequest,
+  SandboxResult,
+  SandboxProcess,
+  LimitKind,
+  CallIdentity,
+  Launcher,
+  EgressHttpRequest,
+  EgressHttpResponse,
+  EgressStream,
+  EgressClient,
+} from "./ports.js";

@@ -71,6 +71,10 @@ export interface CallContext {
   readonly agent: string;
   /** The agent's session id. */
   readonly session: string;
+  /** The call's id, `call-<seq>` of its audit intent record: ties sandboxes and egress to it. */
+  readonly callId: string;
+  /** The capability being called. */
+  readonly capability: string;
   /** Absolute host path of the workspace root that agents address as /workspace. */
   readonly workspaceRoot: string;
   /** Aborted when the call's timeout passes or the client goes away. */

@@ -306,12 +306,14 @@ export class GatewayPipeline implements Pipeline {
       ...(approvalId ? { approval_id: approvalId } : {}),
     };
     // The intent of a side-effecting call is durable before the call runs.
-    await this.record(common, sideEffect);
+    const intentSeq = await this.record(common, sideEffect);
     const started = performance.now();
     const deadline = AbortSignal.timeout(def.timeout_s * 1000);
     const ctx: CallContext = {
       agent: agent.name,
       session: agent.session,
+      callId: `call-${intentSeq}`,
+      capability: def.name,
       workspaceRoot: this.d.workspaceRoot,
       signal: deadline,
       // The policy format has no key that names mandatory-deny files yet: none can be unlocked.

@@ -80,6 +80,8 @@ async function call(
     session: "s",
     workspaceRoot: ws,
     signal: new AbortController().signal,
+    callId: "call-1",
+    capability: "test",
     mandatoryDenyAllowed: allowed,
   })) as Record<string, unknown>;
   assert.ok(!JSON.stringify(out).includes(SECRET), "a result carried the outside secret");
@@ -620,6 +622,8 @@ test("policy can name a mandatory-deny path, and only that path is let through",
       session: "s",
       workspaceRoot: ws,
       signal: new AbortController().signal,
+      callId: "call-1",
+      capability: "test",
       mandatoryDenyAllowed: allowed,
     },
   );

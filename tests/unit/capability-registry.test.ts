@@ -104,6 +104,8 @@ const ctx = (over: Partial<CallContext> = {}): CallContext => ({
   session: "s_0123456789abcdef",
   workspaceRoot: "/tmp/kruxos-test-workspace",
   signal: new AbortController().signal,
+  callId: "call-1",
+  capability: "test",
   mandatoryDenyAllowed: () => false,
   ...over,
 });

@@ -111,6 +111,8 @@ async function call(
     session: "s1",
     workspaceRoot: ws,
     signal: new AbortController().signal,
+    callId: "call-1",
+    capability: "test",
     mandatoryDenyAllowed: (p: string) => (opts.allowed ?? []).includes(p),
   } as never)) as Record<string, unknown>;
   const vout = outputCheck.get(name);
