@@ -36,7 +36,7 @@ export { createAgentHandlers } from "./builtin/agent.js";
 export type { AgentHandlerDeps, SessionInfo } from "./builtin/agent.js";
 export { parsePrometheusText } from "./builtin/prometheus.js";
 export type { MetricFamily, MetricSample, MetricType } from "./builtin/prometheus.js";
-export { createFilesystemHandlers } from "./filesystem/index.js";
+export { createFilesystemHandlers, mandatoryDenyReason } from "./filesystem/index.js";
 export type {
   SandboxLimits,
   SandboxRequest,
@@ -50,3 +50,8 @@ export type {
   EgressStream,
   EgressClient,
 } from "./ports.js";
+export { createNetworkHandlers } from "./network/index.js";
+export { createProcessHandlers, ProcessTable } from "./process/index.js";
+export type { ProcessCapabilities, ProcessHandlerOptions } from "./process/index.js";
+export { createGitHandlers } from "./git/index.js";
+export type { GitHandlerOptions } from "./git/index.js";

@@ -25,6 +25,7 @@
 import { constants, existsSync, type Stats } from "node:fs";
 import {
   lstat,
+  lchown,
   mkdir,
   open,
   readFile,
@@ -57,6 +58,17 @@ export interface Workspace {
   readonly wholeFs: boolean;
   readonly capability: string;
   readonly ctx: CallContext;
+  /**
+   * Set only when the gateway runs as root and the workspace belongs to someone else (the
+   * sandbox's host uid): what the handlers create is handed to that owner, so sandboxed programs
+   * can keep working on it.
+   */
+  readonly owner?: { readonly uid: number; readonly gid: number };
+}
+
+/** Hand a just-created entry to the workspace's owner (see Workspace.owner). */
+export async function adopt(ws: Workspace, p: string): Promise<void> {
+  if (ws.owner) await lchown(p, ws.owner.uid, ws.owner.gid);
 }
 
 const wholeFsCache = new Map<string, boolean>();
@@ -94,6 +106,7 @@ export async function openWorkspace(ctx: CallContext, capability: string): Promi
     wholeFs: await isWholeFilesystem(root),
     capability,
     ctx,
+    ...(process.geteuid?.() === 0 && st.uid !== 0 ? { owner: { uid: st.uid, gid: st.gid } } : {}),
   };
 }
 
@@ -105,6 +118,11 @@ export class Dir {
     readonly comps: readonly string[],
     private readonly ws: Workspace,
   ) {}
+
+  /** The workspace this directory belongs to. */
+  get workspace(): Workspace {
+    return this.ws;
+  }
 
   /** A path the kernel resolves to `name` inside this very directory. */
   at(name: string): string {
@@ -239,9 +257,12 @@ export async function openDir(
         const code = errnoOf(err);
         if (code === "ENOENT" && opts.create) {
           checkDeny(ws, [...real, name], display);
-          await mkdir(cur.at(name)).catch((e: unknown) => {
-            if (errnoOf(e) !== "EEXIST") throw e;
-          });
+          await mkdir(cur.at(name)).then(
+            () => adopt(ws, cur.at(name)),
+            (e: unknown) => {
+              if (errnoOf(e) !== "EEXIST") throw e;
+            },
+          );
           queue.unshift(name);
           continue;
         }

@@ -46,6 +46,8 @@ export async function writeAtomicAt(
   const fh = await open(dir.at(tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o666);
   try {
     try {
+      const owner = dir.workspace.owner;
+      if (owner) await fh.chown(owner.uid, owner.gid);
       let off = 0;
       while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
       if (mode !== undefined) await fh.chmod(mode);

@@ -13,6 +13,7 @@ import {
 } from "node:fs/promises";
 import { checkDenyBoth, handler } from "./common.js";
 import {
+  adopt,
   assertNotHardLinked,
   locate,
   openDir,
@@ -237,6 +238,7 @@ async function copyTree(
       }
       try {
         await mkdir(to.at(name));
+        await adopt(ws, to.at(name));
         const lst = await lstat(to.at(name));
         const d = await openSubdir(ws, to, name, lst);
         if (!d)
@@ -387,6 +389,7 @@ export function createCopy(o: FilesystemOptions): CapabilityHandler {
           a.display,
         );
         await mkdir(dst.dir.at(dst.name));
+        await adopt(ws, dst.dir.at(dst.name));
         const made = await lstat(dst.dir.at(dst.name));
         const to = await openSubdir(ws, dst.dir, dst.name, made);
         if (!to)

@@ -2,7 +2,7 @@
 import { type Stats } from "node:fs";
 import { lstat, mkdir, open, readdir, rmdir, unlink, type FileHandle } from "node:fs/promises";
 import { checkDenyBoth, handler, isoTime } from "./common.js";
-import { Dir, locate, O_DIR, openDir, type Workspace } from "./confine.js";
+import { adopt, Dir, locate, O_DIR, openDir, type Workspace } from "./confine.js";
 import { errnoOf, fsError } from "./errors.js";
 import type { CapabilityHandler } from "../types.js";
 import { typeOf, walk } from "./io.js";
@@ -85,6 +85,7 @@ export function createMkdir(): CapabilityHandler {
       }
       try {
         await mkdir(entry.dir.at(entry.name));
+        await adopt(ws, entry.dir.at(entry.name));
       } catch (err) {
         if (errnoOf(err) === "EEXIST" && parents) return { path: ap.display, created: false };
         throw err;
