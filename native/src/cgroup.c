@@ -5,6 +5,7 @@
 #include <linux/magic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -101,5 +102,56 @@ int cgroup_probe(struct krx_err *err) {
     if (mkdir(file, 0755) == -1)
         return krx_fail_errno(err, "cgroup2 not delegated: mkdir(%s)", file);
     if (rmdir(file) == -1) return krx_fail_errno(err, "rmdir(%s)", file);
+    return 0;
+}
+
+static int cg_write(const char *dir, const char *file, const char *text, bool optional,
+                    struct krx_err *err) {
+    char path[PATH_MAX];
+    if (cg_path(path, sizeof path, dir, file, err) == -1) return -1;
+    if (optional && access(path, F_OK) == -1 && errno == ENOENT) return 0;
+    return write_small_file(path, text, err);
+}
+
+int cgroup_enter(const char *dir, int pid, unsigned long long memory_bytes,
+                 unsigned long long pids, char *path, size_t cap, struct krx_err *err) {
+    char name[32], text[64];
+    snprintf(name, sizeof name, "call-%d", pid);
+    if (cg_path(path, cap, dir, name, err) == -1) return -1;
+    if (mkdir(path, 0755) == -1) return krx_fail_errno(err, "mkdir(%s, 0755)", path);
+
+    int rc = -1;
+    snprintf(text, sizeof text, "%llu", memory_bytes);
+    if (cg_write(path, "memory.max", text, false, err) == -1) goto out;
+    /* Without this the memory limit could be dodged into swap. */
+    if (cg_write(path, "memory.swap.max", "0", true, err) == -1) goto out;
+    snprintf(text, sizeof text, "%llu", pids);
+    if (cg_write(path, "pids.max", text, false, err) == -1) goto out;
+    if (cg_write(path, "cpu.max", "100000 100000", false, err) == -1) goto out;
+    snprintf(text, sizeof text, "%d", pid);
+    if (cg_write(path, "cgroup.procs", text, false, err) == -1) goto out;
+    rc = 0;
+out:
+    if (rc == -1) rmdir(path);
+    return rc;
+}
+
+int cgroup_oom_kills(const char *path, long long *count, struct krx_err *err) {
+    char file[PATH_MAX], text[1024];
+    if (cg_path(file, sizeof file, path, "memory.events", err) == -1 ||
+        read_small_file(file, text, sizeof text, err) == -1)
+        return -1;
+    *count = 0;
+    for (char *line = text; line != NULL && *line != '\0';) {
+        char *next = strchr(line, '\n');
+        if (next != NULL) *next++ = '\0';
+        if (strncmp(line, "oom_kill ", 9) == 0) *count = strtoll(line + 9, NULL, 10);
+        line = next;
+    }
+    return 0;
+}
+
+int cgroup_remove(const char *path, struct krx_err *err) {
+    if (rmdir(path) == -1) return krx_fail_errno(err, "rmdir(%s)", path);
     return 0;
 }

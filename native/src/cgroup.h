@@ -6,6 +6,8 @@
 #ifndef KRX_CGROUP_H
 #define KRX_CGROUP_H
 
+#include <stddef.h>
+
 #include "util.h"
 
 #define KRX_CGROUP_ROOT "/sys/fs/cgroup"
@@ -15,5 +17,20 @@
  * the detail explains what the host has instead and ends with "; rlimits used instead".
  */
 int cgroup_probe(struct krx_err *err);
+
+/*
+ * From the helper's outer process, before the sandbox runs anything: create <dir>/call-<pid>,
+ * write memory.max = memory_bytes (memory.swap.max = 0 where it exists), pids.max = pids and
+ * cpu.max = "100000 100000" (one CPU), then move pid into it. The new cgroup's path goes to
+ * path (cap bytes). On failure nothing is left behind.
+ */
+int cgroup_enter(const char *dir, int pid, unsigned long long memory_bytes,
+                 unsigned long long pids, char *path, size_t cap, struct krx_err *err);
+
+/* The "oom_kill" count of <path>/memory.events. */
+int cgroup_oom_kills(const char *path, long long *count, struct krx_err *err);
+
+/* rmdir(path) once the sandbox is gone. */
+int cgroup_remove(const char *path, struct krx_err *err);
 
 #endif

@@ -34,12 +34,41 @@
 /* The newest ABI whose rights this helper knows; a newer kernel is used at this level. */
 #define KRX_LANDLOCK_ABI_KNOWN 7
 
+/* enum landlock_rule_type: LANDLOCK_RULE_NET_PORT arrived with ABI 4. */
+#define KRX_LANDLOCK_RULE_NET_PORT 2
+
+/* struct landlock_net_port_attr (ABI 4): a TCP port, host byte order. */
+struct krx_landlock_net_port_attr {
+    __u64 allowed_access;
+    __u64 port;
+};
+
 /* struct landlock_ruleset_attr as of ABI 6+; the kernel is told the size its ABI understands. */
 struct krx_landlock_ruleset_attr {
     __u64 handled_access_fs;
     __u64 handled_access_net; /* ABI 4 */
     __u64 scoped;             /* ABI 6 */
 };
+
+struct krx_spec; /* spec.h */
+
+/*
+ * contain()'s Landlock step, in the workload process after no_new_privs and before seccomp: does
+ * nothing unless the spec lists "landlock"; otherwise enforces the spec's rules or fails.
+ *
+ * The ruleset handles every right the kernel's ABI knows (clamped to KRX_LANDLOCK_ABI_KNOWN) and
+ * grants, beneath the new root:
+ *   /                         list directories (contents stay unreadable unless granted below)
+ *   each mounts.ro_binds      read, list, execute
+ *   each mounts.files path    read
+ *   /proc                     read, list
+ *   /dev                      list; null, zero, full read, write, ioctl; random, urandom read, ioctl
+ *   /workspace /tmp /dev/shm  every right (create, remove, rename across dirs, truncate, ...)
+ * Paths missing from the new root are skipped: a missing grant only takes access away.
+ * Network (ABI >= 4): TCP bind never; TCP connect only to network.relay_port when network is
+ * granted. Scoping (ABI >= 6): no abstract unix sockets or signals outside the sandbox's domain.
+ */
+int landlock_apply(const struct krx_spec *spec, struct krx_err *err);
 
 /* landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION): the ABI, or -1. */
 int landlock_abi(struct krx_err *err);

@@ -33,6 +33,16 @@ int krx_fail(struct krx_err *err, const char *fmt, ...) {
     return -1;
 }
 
+static int die_line_fd = STDERR_FILENO;
+static bool die_with_code = false;
+static int die_status_fd = -1;
+
+void die_report_to(int line_fd, bool with_code, int status_fd) {
+    die_line_fd = line_fd;
+    die_with_code = with_code;
+    die_status_fd = status_fd;
+}
+
 _Noreturn void die(int code, const char *error, const char *fmt, ...) {
     char detail[KRX_DETAIL_MAX];
     va_list ap;
@@ -42,13 +52,28 @@ _Noreturn void die(int code, const char *error, const char *fmt, ...) {
 
     char storage[2 * KRX_DETAIL_MAX];
     struct jbuf b;
+    if (die_status_fd >= 0) {
+        jb_init(&b, storage, sizeof storage);
+        jb_raw(&b, "{\"event\":\"error\",\"error\":");
+        jb_str(&b, error);
+        jb_raw(&b, ",\"code\":");
+        jb_int(&b, code);
+        jb_raw(&b, ",\"detail\":");
+        jb_str(&b, detail);
+        jb_raw(&b, "}");
+        (void)jb_write_line(&b, die_status_fd);
+    }
     jb_init(&b, storage, sizeof storage);
     jb_raw(&b, "{\"error\":");
     jb_str(&b, error);
+    if (die_with_code) {
+        jb_raw(&b, ",\"code\":");
+        jb_int(&b, code);
+    }
     jb_raw(&b, ",\"detail\":");
     jb_str(&b, detail);
     jb_raw(&b, "}");
-    (void)jb_write_line(&b, STDERR_FILENO);
+    (void)jb_write_line(&b, die_line_fd);
     _exit(code);
 }
 

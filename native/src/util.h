@@ -24,6 +24,14 @@ int krx_fail(struct krx_err *err, const char *fmt, ...) __attribute__((format(pr
 _Noreturn void die(int code, const char *error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Where die() reports in run mode. The helper's outer process also writes the status line
+ * {"event":"error","error":…,"code":…,"detail":…} on status_fd (-1: none). The sandbox's own
+ * processes cannot reach fd 4 or a trustworthy stderr, so they send the line, with its "code", to
+ * line_fd (the error pipe) and the outer process reports it.
+ */
+void die_report_to(int line_fd, bool with_code, int status_fd);
+
 int write_all(int fd, const void *buf, size_t len);
 /* Read a small file into buf (NUL-terminated, truncated to cap - 1 bytes). */
 int read_small_file(const char *path, char *buf, size_t cap, struct krx_err *err);
