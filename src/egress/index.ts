@@ -1,5 +1,30 @@
-// egress: the only way out to the network. It owns the proxy server and (later) host:port policy,
-// DNS pinning and private-address refusal. It decides and relays connections; it never runs
-// agent code and nothing else in src/ opens outbound connections.
-export { createProxy, denialFor } from "./proxy.js";
-export type { ProxyDeps, Denial, EgressProxy } from "./proxy.js";
+// egress: the only way out to the network. It owns the proxy (HTTP CONNECT and http:// forwarding on
+// TCP and a unix socket), per-call proxy credentials, host:port admission against the policy
+// engine's egress decisions, DNS resolved once per connection and pinned, refusal of loopback,
+// private, link-local, metadata and other non-public address classes, the egress audit records and
+// metrics, and the client capability handlers use to go out through the proxy. It does not decide
+// policy (policy does), write the audit log (the wiring hands in an append function), hold or read
+// keys (the credential key is handed in), or run agent code.
+export { createProxy } from "./proxy.js";
+export type { EgressProxy, ProxyDeps } from "./proxy.js";
+export type { EgressAuditEntry } from "./records.js";
+export type { Denial, EgressPolicy, Resolve } from "./admission.js";
+export { recordsWith, resolveWith, systemResolve, RECORD_TYPES } from "./resolvers.js";
+export type { RecordType, ResolveRecords } from "./resolvers.js";
+export {
+  mintCredential,
+  proxyAuthorization,
+  tokenFromProxyAuthorization,
+  verifyCredential,
+  MAX_CREDENTIAL_TTL_MS,
+} from "./credentials.js";
+export { classify, isLocalhostName, parseHost, parseIp } from "./addresses.js";
+export type {
+  AddressClass,
+  Classification,
+  Embedding,
+  IpAddress,
+  ParsedHost,
+} from "./addresses.js";
+export { createEgressClient } from "./client.js";
+export type { EgressClientOptions } from "./client.js";
