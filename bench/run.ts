@@ -1,13 +1,16 @@
 // `npm run bench`: every figure printed beside its anchor, both measured in this run.
-// KRUXOS_BENCH=boot,rpc,policy,audit chooses sections (default: all).
+// KRUXOS_BENCH=boot,rpc,policy,audit,sandbox,egress chooses sections (default: all).
 import { run } from "../tests/helpers/repo.js";
 import { imageUnavailable } from "../tests/contract/harness.js";
 import { benchBoot, report } from "./boot.js";
 import { benchRpc } from "./rpc.js";
 import { benchPolicy } from "./policy.js";
 import { benchAudit } from "./audit.js";
+import { benchSandbox } from "./sandbox.js";
 
-const only = new Set((process.env.KRUXOS_BENCH ?? "boot,rpc,policy,audit").split(","));
+const only = new Set(
+  (process.env.KRUXOS_BENCH ?? "boot,rpc,policy,audit,sandbox,egress").split(","),
+);
 const cpu = (await run("nproc", [])).stdout.trim();
 console.log(`# kruxos bench — ${cpu} CPUs, node ${process.version}, ${new Date().toISOString()}`);
 
@@ -21,3 +24,4 @@ if (only.has("boot")) {
 if (only.has("rpc")) console.log(`\n${await benchRpc()}`);
 if (only.has("policy")) console.log(`\n${await benchPolicy()}`);
 if (only.has("audit")) console.log(`\n${await benchAudit()}`);
+if (only.has("sandbox")) console.log(`\n${await benchSandbox()}`);

@@ -17,6 +17,10 @@ import {
   CapabilityRegistry,
   createAgentHandlers,
   createFilesystemHandlers,
+  createGitHandlers,
+  createNetworkHandlers,
+  createProcessHandlers,
+  type Launcher,
   createSystemHandlers,
   loadCapabilityDefinitions,
 } from "../capabilities/index.js";
@@ -31,12 +35,14 @@ import {
   stateHealth,
 } from "../state/index.js";
 import {
+  createLauncher,
   helperPath,
   missingRequired,
   probeSandbox,
   type SandboxDiagnosis,
 } from "../sandbox/index.js";
-import { createProxy } from "../egress/index.js";
+import { createEgressClient, createProxy, mintCredential } from "../egress/index.js";
+import { auditThroughGateway, serveAuditIntake } from "./audit-intake.js";
 import {
   AgentCallLimiter,
   attachMcpWebSocket,
@@ -69,22 +75,59 @@ export interface RunningProgram {
   close(): Promise<void>;
 }
 
+/** The per-call proxy credentials' key: derived from the vault key, the same in every program. */
+function egressKey(ctx: ApplianceContext): Buffer {
+  return deriveSubkey(
+    ctx.paths.secretsDir,
+    ctx.loaded.manifest.vault.key_source,
+    "kruxos/egress-credentials/v1",
+  );
+}
+
 async function startProxy({ ctx, log, registry }: ProgramRuntime): Promise<RunningProgram> {
   const m = ctx.loaded.manifest;
-  const proxy = createProxy({ log, registry });
+  const p = ctx.paths;
+  // The proxy reads the same policy files as the gateway and follows their reloads itself; its
+  // audit records go through the gateway, the log's single writer.
+  const policy = new PolicyEngine({
+    files: m.policy.files.map((f) => mapManifestPath(m, p, f)),
+    agentDir: path.join(p.data, "policy", "agents"),
+  });
+  policy.on("reload", (r) => {
+    if (!r.ok) {
+      log.error(
+        { event: "PolicyRejected", generation: r.generation },
+        "policy rejected; the proxy keeps the previous generation",
+      );
+    }
+  });
+  policy.reload();
+  const stopWatching = m.policy.reload ? policy.watch() : () => undefined;
+  const proxy = createProxy({
+    log,
+    registry,
+    policy,
+    credentialKey: egressKey(ctx),
+    audit: auditThroughGateway(p.auditSocket),
+  });
   const tcp = proxy.server();
   const unix = proxy.server();
   await listen(tcp, { host: m.proxy.host, port: m.proxy.port });
-  await listen(unix, { path: ctx.paths.egressSocket });
+  await listen(unix, { path: p.egressSocket });
   log.info(
     {
       event: "ProgramListening",
       address: `${m.proxy.host}:${m.proxy.port}`,
-      socket: ctx.paths.egressSocket,
+      socket: p.egressSocket,
     },
     "proxy listening",
   );
-  return { close: async () => void (await Promise.all([close(tcp), close(unix)])) };
+  return {
+    close: async () => {
+      stopWatching();
+      await Promise.all([close(tcp), close(unix)]);
+    },
+  };
 }
 
 function sandboxHealth(d: SandboxDiagnosis, required: readonly string[]): ComponentHealth {
@@ -312,6 +355,80 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
     { transport: "rpc" | "mcp"; connected_at: string; calls: number }
   >();
   capabilities.registerAll(createFilesystemHandlers());
+
+  // Sandboxed and network capabilities: the launcher (native helper) and the egress client are
+  // the only ways they reach the kernel and the network. A sandbox gets the proxy relay when the
+  // agent's policy allows any egress at all (or the capability asks, like git.clone); the proxy
+  // still decides every connection.
+  const credentialKey = egressKey(ctx);
+  const launcher = createLauncher({
+    helper: helperPath(p.app),
+    diagnosis: sandbox,
+    require: m.sandbox.require,
+    workspaceRoot: p.workspace,
+    uid: m.sandbox.uid,
+    rootHostUid: m.sandbox.host_uid,
+    limits: {
+      wall_ms: m.sandbox.limits.wall_s * 1000,
+      cpu_s: m.sandbox.limits.cpu_s,
+      memory_bytes: m.sandbox.limits.memory_mb * 1024 * 1024,
+      pids: m.sandbox.limits.pids,
+      open_files: m.sandbox.limits.open_files,
+      file_size_bytes: m.sandbox.limits.file_size_mb * 1024 * 1024,
+      output_bytes: m.sandbox.limits.output_bytes,
+    },
+    tmpMb: m.sandbox.tmp_mb,
+    proxySocket: p.egressSocket,
+    mintCredential: (who, ttl) => mintCredential(credentialKey, who, ttl),
+    log,
+    registry,
+    onViolation: (who, removed) =>
+      record({
+        kind: "sandbox.violation",
+        agent: who.agent,
+        session: who.session,
+        capability: who.capability,
+        detail: { call: who.callId, removed: removed.slice(0, 32).join(", ").slice(0, 900) },
+      }),
+  });
+  const weaker = (Object.keys(sandbox.layers) as (keyof typeof sandbox.layers)[]).filter(
+    (l) => !sandbox.layers[l].ok && !m.sandbox.require.includes(l),
+  );
+  if (weaker.length > 0) {
+    log.warn(
+      { event: "SandboxWeakened", layers: weaker, cgroup_mode: sandbox.cgroup_mode },
+      "sandbox layers outside [sandbox].require are unavailable on this host and are not applied",
+    );
+    record({
+      kind: "sandbox.weakened",
+      detail: { layers: weaker.join(", "), cgroup_mode: sandbox.cgroup_mode },
+    });
+  }
+  const sandboxed: Launcher = {
+    run: (req, who, signal) =>
+      launcher.run(
+        { ...req, network: req.network || policy.egressGranted(who.agent) },
+        who,
+        signal,
+      ),
+    start: (req, who) =>
+      launcher.start({ ...req, network: req.network || policy.egressGranted(who.agent) }, who),
+  };
+  const processes = createProcessHandlers({
+    launcher: sandboxed,
+    maxBackground: m.sandbox.max_background,
+  });
+  capabilities.registerAll(processes.handlers);
+  capabilities.registerAll(createGitHandlers({ launcher: sandboxed }));
+  capabilities.registerAll(
+    createNetworkHandlers({
+      egress: createEgressClient({
+        proxySocket: p.egressSocket,
+        mint: (who) => mintCredential(credentialKey, who, 10 * 60_000),
+      }),
+    }),
+  );
+  const intake = await serveAuditIntake(p.auditSocket, audit);
   capabilities.registerAll(
     createSystemHandlers({
       meta,
@@ -446,6 +563,11 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
       stopWatching();
       pipeline.close();
       await Promise.all([agent.close(), api.close(), events.close()]);
+      // Sandboxes end with the gateway; their results are still audited, so the intake (the
+      // proxy's way into the log) closes after them and before the log itself.
+      await processes.table.closeAll();
+      launcher.closeAll();
+      await intake.close();
       // Unwritten records (degrade mode) are reported, not allowed to abort the shutdown.
       await audit
         .close()

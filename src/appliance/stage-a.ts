@@ -6,7 +6,7 @@
 //   4. first boot secrets           — vault key and first admin token, files 0600, never logged
 //   5. validate the runtime closure — every artifact present; nothing is installed or downloaded
 import { randomBytes } from "node:crypto";
-import { closeSync, openSync, rmSync } from "node:fs";
+import { chownSync, closeSync, openSync, rmSync } from "node:fs";
 import path from "node:path";
 import { KruxError, asKruxError, ensureDir, type Logger } from "../core/index.js";
 import { formatFinding } from "../config/index.js";
@@ -81,6 +81,11 @@ export async function stageA(opts: StageAOptions, log: Logger): Promise<StageARe
     // 3. Writable roots
     ensureDir(ctx.paths.data, 0o750);
     ensureDir(ctx.paths.workspace, 0o750);
+    // Sandboxes never run as root: a root appliance maps them to [sandbox].host_uid, so the
+    // workspace they write is handed to that uid (SPEC §8).
+    if (process.geteuid?.() === 0) {
+      chownSync(ctx.paths.workspace, m.sandbox.host_uid, m.sandbox.host_uid);
+    }
     ensureDir(ctx.paths.run, 0o755);
     ensureDir(ctx.paths.metricsSocketDir, 0o700);
     ensureDir(ctx.paths.secretsDir, 0o700);

@@ -122,7 +122,11 @@ export interface EgressStream {
  * throws CapabilityError {type: "NetworkError" | "Timeout" | "DnsError"}.
  */
 export interface EgressClient {
-  http(req: EgressHttpRequest, who: CallIdentity, signal?: AbortSignal): Promise<EgressHttpResponse>;
+  http(
+    req: EgressHttpRequest,
+    who: CallIdentity,
+    signal?: AbortSignal,
+  ): Promise<EgressHttpResponse>;
   stream(
     req: Omit<EgressHttpRequest, "max_body_bytes">,
     who: CallIdentity,
@@ -135,9 +139,14 @@ export interface EgressClient {
     timeout_ms: number,
     who: CallIdentity,
   ): Promise<{ address: string; duration_ms: number }>;
-  /** Resolve a name the way the proxy would, with its policy and address checks. */
+  /**
+   * Resolve a name through the proxy's resolver. The name must be allowed by egress policy on some
+   * port (a DNS query is itself an exfiltration channel). A/AAAA answers are the addresses the
+   * proxy would accept or refuse; refused (private, loopback, …) ones are marked.
+   */
   lookup(
     host: string,
+    recordType: "A" | "AAAA" | "CNAME" | "MX" | "TXT" | "NS" | "SRV" | "CAA",
     who: CallIdentity,
-  ): Promise<{ addresses: readonly { address: string; family: 4 | 6; allowed: boolean }[] }>;
+  ): Promise<{ records: readonly string[]; refused: readonly string[] }>;
 }

@@ -13,6 +13,8 @@ export interface RuntimePaths extends PathsSpec {
   readonly sentinel: string;
   readonly supervisorSocket: string;
   readonly egressSocket: string;
+  /** The gateway's internal socket where the proxy (a separate program) appends audit records. */
+  readonly auditSocket: string;
   readonly metricsSocketDir: string;
   readonly secretsDir: string;
   readonly supervisordConf: string;
@@ -32,6 +34,7 @@ function derive(
     sentinel: path.join(p.run, "bootstrap.done"),
     supervisorSocket: path.join(p.run, "supervisor.sock"),
     egressSocket: path.join(p.run, m.proxy.socket),
+    auditSocket: path.join(p.run, "audit.sock"),
     metricsSocketDir: path.join(p.run, "metrics"),
     secretsDir: path.join(p.data, "secrets"),
     supervisordConf,

@@ -60,6 +60,9 @@ export interface Manifest {
   readonly sandbox: {
     readonly require: readonly string[];
     readonly uid: number;
+    readonly host_uid: number;
+    readonly tmp_mb: number;
+    readonly max_background: number;
     readonly limits: {
       readonly wall_s: number;
       readonly cpu_s: number;

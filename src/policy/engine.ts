@@ -398,6 +398,33 @@ export class PolicyEngine extends EventEmitter<{ reload: [ReloadResult] }> {
     return hit("deny") ?? hit("allow") ?? deny("default-deny", "", 0, "default");
   }
 
+  /**
+   * Whether any layer allows this agent some egress at all: the sandbox gets its proxy relay only
+   * then (each connection is still decided by egressDecision in the proxy).
+   */
+  egressGranted(agent: string): boolean {
+    const policy = this.current;
+    if (!policy) return false;
+    return this.chain(policy, agent).layers.some((l) => l.allow.length > 0);
+  }
+
+  /**
+   * Whether the agent may reach `host` on at least one port (a name lookup is allowed only then:
+   * a DNS query is itself a way out).
+   */
+  egressHostAllowed(agent: string, host: string): boolean {
+    const policy = this.current;
+    if (!policy) return false;
+    let h = host.toLowerCase();
+    if (h.endsWith(".")) h = h.slice(0, -1);
+    const ports = new Set<number>();
+    for (const layer of this.chain(policy, agent).layers)
+      for (const d of layer.allow)
+        if (d.wildcard ? h.endsWith("." + d.host) : h === d.host) ports.add(d.port);
+    for (const port of ports) if (this.egressDecision(agent, h, port).allowed) return true;
+    return false;
+  }
+
   /** Agent names any layer mentions (agents sections and agent files). */
   agents(): string[] {
     const out = new Set<string>();

@@ -14,3 +14,8 @@ export {
   formatDiagnosis,
 } from "./probe.js";
 export type { LayerName, LayerStatus, SandboxDiagnosis } from "./probe.js";
+export { createLauncher } from "./launcher.js";
+export type { LauncherOptions, SandboxLauncher } from "./launcher.js";
+export { SPEC_VERSION, RELAY_PORT, SANDBOX_PATH, baseEnvironment, validateSpec } from "./spec.js";
+export type { SandboxSpec } from "./spec.js";
+export { scanMandatoryDeny } from "./workspace-guard.js";

@@ -72,6 +72,8 @@ export interface Appliance {
   readonly container?: string;
   /** Host mode: the home folder and the manifest file the appliance runs with. */
   readonly home?: string;
+  /** Host mode: the appliance's pid. */
+  readonly pid?: number;
   readonly manifestFile?: string;
   readonly manifest: ManifestObject;
   /** GET a path on one of the appliance's ports, from where the appliance runs. */
@@ -93,6 +95,8 @@ export interface Appliance {
 export interface HostOptions {
   /** Run a copy of the app (for tests that remove an artifact). */
   readonly appDir?: string;
+  /** Extra environment for the appliance process (canaries, overrides). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export async function startHost(m: ManifestObject, opts: HostOptions = {}): Promise<Appliance> {
@@ -105,7 +109,7 @@ export async function startHost(m: ManifestObject, opts: HostOptions = {}): Prom
     process.execPath,
     [cli, "up", "--home", home, "--manifest", file],
     {
-      env: { KRUXOS_HOME: "", KRUXOS_MANIFEST: "" },
+      env: { KRUXOS_HOME: "", KRUXOS_MANIFEST: "", ...opts.env },
     },
   );
   let exitCode: number | null | undefined;
@@ -113,6 +117,7 @@ export async function startHost(m: ManifestObject, opts: HostOptions = {}): Prom
   return {
     mode: "host",
     home,
+    ...(proc.child.pid !== undefined ? { pid: proc.child.pid } : {}),
     manifestFile: file,
     manifest: m,
     get: (port, p) => httpGet(`http://127.0.0.1:${port}${p}`),
@@ -357,6 +362,7 @@ export function operatorCli(a: Appliance): (args: readonly string[]) => ReturnTy
 export async function readyHostWithAgent(
   agent: string,
   edit: (m: ManifestObject) => ManifestObject = (m) => m,
+  hostOpts: HostOptions = {},
 ): Promise<{
   a: Appliance;
   m: ManifestObject;
@@ -364,7 +370,7 @@ export async function readyHostWithAgent(
   cli: ReturnType<typeof operatorCli>;
 }> {
   const m = edit(await withFreePorts(defaultManifest()));
-  const a = await startHost(m);
+  const a = await startHost(m, hostOpts);
   await waitReady(a, 60_000);
   const cli = operatorCli(a);
   const made = await cli(["agent", "create", agent, "--json"]);
