@@ -7,6 +7,7 @@ import { benchRpc } from "./rpc.js";
 import { benchPolicy } from "./policy.js";
 import { benchAudit } from "./audit.js";
 import { benchSandbox } from "./sandbox.js";
+import { benchEgress } from "./egress.js";
 
 const only = new Set(
   (process.env.KRUXOS_BENCH ?? "boot,rpc,policy,audit,sandbox,egress").split(","),
@@ -25,3 +26,4 @@ if (only.has("rpc")) console.log(`\n${await benchRpc()}`);
 if (only.has("policy")) console.log(`\n${await benchPolicy()}`);
 if (only.has("audit")) console.log(`\n${await benchAudit()}`);
 if (only.has("sandbox")) console.log(`\n${await benchSandbox()}`);
+if (only.has("egress")) console.log(`\n${await benchEgress()}`);

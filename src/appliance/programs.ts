@@ -36,6 +36,7 @@ import {
 } from "../state/index.js";
 import {
   createLauncher,
+  delegatedCgroup,
   helperPath,
   missingRequired,
   probeSandbox,
@@ -361,7 +362,15 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
   // agent's policy allows any egress at all (or the capability asks, like git.clone); the proxy
   // still decides every connection.
   const credentialKey = egressKey(ctx);
+  // Only when the probe found a delegated cgroup v2 is one set up (the appliance moves into a
+  // leaf of its own); otherwise limits are rlimits, as /health reports.
+  const cgroup =
+    sandbox.cgroup_mode === "delegated-v2" ? delegatedCgroup() : { dir: null, reason: null };
+  if (cgroup.reason) {
+    log.warn({ event: "SandboxCgroupUnavailable", reason: cgroup.reason }, "using rlimits only");
+  }
   const launcher = createLauncher({
+    cgroup: cgroup.dir,
     helper: helperPath(p.app),
     diagnosis: sandbox,
     require: m.sandbox.require,

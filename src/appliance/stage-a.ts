@@ -84,7 +84,17 @@ export async function stageA(opts: StageAOptions, log: Logger): Promise<StageARe
     // Sandboxes never run as root: a root appliance maps them to [sandbox].host_uid, so the
     // workspace they write is handed to that uid (SPEC §8).
     if (process.geteuid?.() === 0) {
-      chownSync(ctx.paths.workspace, m.sandbox.host_uid, m.sandbox.host_uid);
+      try {
+        chownSync(ctx.paths.workspace, m.sandbox.host_uid, m.sandbox.host_uid);
+      } catch (err) {
+        // Root without CAP_CHOWN (a container with every capability dropped): the boot goes on,
+        // and sandboxes will find the workspace read-only (or refuse, lacking CAP_SETUID for the
+        // id map) rather than run as root.
+        log.warn(
+          { event: "WorkspaceOwnerUnchanged", error: (err as Error).message },
+          "cannot hand the workspace to [sandbox].host_uid",
+        );
+      }
     }
     ensureDir(ctx.paths.run, 0o755);
     ensureDir(ctx.paths.metricsSocketDir, 0o700);

@@ -19,3 +19,5 @@ export type { LauncherOptions, SandboxLauncher } from "./launcher.js";
 export { SPEC_VERSION, RELAY_PORT, SANDBOX_PATH, baseEnvironment, validateSpec } from "./spec.js";
 export type { SandboxSpec } from "./spec.js";
 export { scanMandatoryDeny } from "./workspace-guard.js";
+export { delegatedCgroup } from "./cgroup.js";
+export type { CgroupSetup } from "./cgroup.js";

@@ -79,10 +79,16 @@ export interface SandboxLauncher extends Launcher {
 }
 
 export function createLauncher(o: LauncherOptions): SandboxLauncher {
-  const missing = missingRequired(o.diagnosis, o.require);
-  const layers = (Object.keys(o.diagnosis.layers) as LayerName[]).filter(
-    (l) => o.diagnosis.layers[l].ok && (l !== "cgroup" || Boolean(o.cgroup)),
-  );
+  // cgroup counts as available only when a delegated cgroup was actually set up for us.
+  const usable = (l: LayerName): boolean =>
+    o.diagnosis.layers[l].ok && (l !== "cgroup" || Boolean(o.cgroup));
+  const missing = [
+    ...new Set([
+      ...missingRequired(o.diagnosis, o.require),
+      ...o.require.filter((l) => l === "cgroup" && !o.cgroup),
+    ]),
+  ];
+  const layers = (Object.keys(o.diagnosis.layers) as LayerName[]).filter(usable);
   const metrics = o.registry ? launcherMetrics(o.registry) : undefined;
   const live = new Set<Run>();
 

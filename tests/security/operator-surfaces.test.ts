@@ -170,18 +170,21 @@ test("the dashboard never serves files outside its asset folder", async () => {
   assert.match(String(index.headers["content-security-policy"]), /default-src 'self'/);
 });
 
-test("egress through the proxy is denied by default with the structured 403", async () => {
+test("the egress proxy refuses anyone without a per-call credential with 407", async () => {
   const proxy = portOf(m, "proxy");
   const connect = await raw(
     proxy,
     "CONNECT 169.254.169.254:80 HTTP/1.1\r\nHost: 169.254.169.254:80\r\n\r\n",
   );
-  assert.match(connect, /^HTTP\/1\.1 403 /);
-  assert.match(connect, /x-kruxos-policy: default\/default-deny/i);
+  assert.match(connect, /^HTTP\/1\.1 407 /);
+  assert.match(connect, /proxy-authenticate: Basic/i);
   const body = JSON.parse(connect.slice(connect.indexOf("\r\n\r\n") + 4)) as Record<string, string>;
-  assert.deepEqual(Object.keys(body).sort(), ["detail", "error", "policy", "rule"]);
-  assert.equal(body.error, "policy_denied");
+  assert.equal(body.error, "proxy_auth_required");
+  const forged = await raw(
+    proxy,
+    "CONNECT 169.254.169.254:80 HTTP/1.1\r\nHost: 169.254.169.254:80\r\nProxy-Authorization: Basic a3J1eG9zOmZvcmdlZA==\r\n\r\n",
+  );
+  assert.match(forged, /^HTTP\/1\.1 407 /);
   const forward = await request(proxy, "http://127.0.0.1:1/", { headers: { host: "127.0.0.1:1" } });
-  assert.equal(forward.status, 403);
-  assert.equal((JSON.parse(forward.body) as { error: string }).error, "policy_denied");
+  assert.equal(forward.status, 407);
 });
