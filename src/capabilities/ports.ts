@@ -70,6 +70,16 @@ export interface CallIdentity {
   readonly capability: string;
 }
 
+/** The identity a call's sandbox or egress connection is made as: this call of this agent. */
+export function identityOf(ctx: {
+  readonly agent: string;
+  readonly session: string;
+  readonly callId: string;
+  readonly capability: string;
+}): CallIdentity {
+  return { agent: ctx.agent, session: ctx.session, callId: ctx.callId, capability: ctx.capability };
+}
+
 export interface Launcher {
   /**
    * Throws KruxError Unavailable when a layer in [sandbox].require is missing on this host, and

@@ -6,18 +6,13 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Ajv, type ValidateFunction } from "ajv";
 import { KruxError, appRoot } from "../core/index.js";
+import type { SandboxLimits } from "../capabilities/index.js";
 import type { LayerName } from "./probe.js";
 
 export const SPEC_VERSION = 1;
 
-export interface SpecLimits {
-  readonly wall_ms: number;
-  readonly cpu_s: number;
-  readonly memory_bytes: number;
-  readonly pids: number;
-  readonly open_files: number;
-  readonly file_size_bytes: number;
-}
+/** The limits the helper enforces; output is bounded by the launcher, not the helper. */
+export type SpecLimits = Omit<SandboxLimits, "output_bytes">;
 
 export interface SandboxSpec {
   readonly version: 1;

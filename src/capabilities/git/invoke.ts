@@ -20,10 +20,9 @@
 // git honours them when it reads the repository. That is contained, not prevented: git runs in the
 // same sandbox as process.run — no network (except clone, through the egress proxy), the workspace
 // as the only writable tree — so a filter can do nothing an agent's own process.run could not.
-import type { Launcher, SandboxResult } from "../ports.js";
+import { identityOf, type Launcher, type SandboxResult } from "../ports.js";
 import type { CallContext } from "../types.js";
 import { capabilityError, type SandboxedErrorType } from "../process/errors.js";
-import { identityOf } from "../process/handlers.js";
 import { cutChars, limitError, text } from "../process/output.js";
 
 /** `-c` overrides on every git command line, in this order. */

@@ -10,7 +10,8 @@ import {
   netError,
   withDocumentedRecovery,
 } from "./errors.js";
-import { identityOf, ms, untilAborted } from "./request.js";
+import { identityOf } from "../ports.js";
+import { ms, untilAborted } from "./request.js";
 
 const RECORD_TYPES = ["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA"] as const;
 type RecordType = (typeof RECORD_TYPES)[number];

@@ -4,6 +4,7 @@
 // digest-checked file is renamed (or, without overwrite, hard-linked) into place. Whatever fails —
 // the proxy, the size limit, the digest, the deadline — the destination is untouched and the
 // temporary file is gone.
+import { identityOf } from "../ports.js";
 import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { link, open, rename, unlink, type FileHandle } from "node:fs/promises";
@@ -33,7 +34,6 @@ import {
 import {
   checkHeaders,
   checkUrl,
-  identityOf,
   lowerHeaders,
   ms,
   refusePlaceholders,

@@ -1,5 +1,6 @@
 // network.http_request: one HTTP exchange through the egress client, answered as text when the body
 // is UTF-8 and as base64 otherwise.
+import { identityOf } from "../ports.js";
 import { isUtf8 } from "node:buffer";
 import type { EgressClient } from "../ports.js";
 import type { CallContext, CapabilityHandler } from "../types.js";
@@ -8,7 +9,6 @@ import {
   checkHeaders,
   checkUrl,
   decodeBody,
-  identityOf,
   checkMethod,
   lowerHeaders,
   ms,

@@ -2,8 +2,6 @@
 // are the ones a schema cannot express (or that must hold even when a handler is called without the
 // registry): an absolute http(s) URL without user info, no header that would let the agent speak for
 // the appliance or split the request, and no secret placeholder leaving before the vault exists.
-import type { CallContext } from "../types.js";
-import type { CallIdentity } from "../ports.js";
 import { invalidInput, netError, type NetworkCapability } from "./errors.js";
 
 /** `${secret:NAME}` and the near-misses a resolver might also accept (spaces, case). */
@@ -135,16 +133,6 @@ export function decodeBody(body: string, encoding: "utf8" | "base64"): Uint8Arra
   if (!BASE64.test(compact))
     throw invalidInput("/body", 'body is not valid base64 (or set body_encoding: "utf8").');
   return Buffer.from(compact, "base64");
-}
-
-/** The identity the egress connection is made as: this call of this agent. */
-export function identityOf(ctx: CallContext): CallIdentity {
-  return {
-    agent: ctx.agent,
-    session: ctx.session,
-    callId: ctx.callId,
-    capability: ctx.capability,
-  };
 }
 
 /** Response header names lower-cased; names that collide that way are joined with ", ". */

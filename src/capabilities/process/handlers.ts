@@ -1,8 +1,8 @@
 // process.run|list|info|wait|kill. Every command runs through the Launcher (a kernel sandbox in the
 // appliance); these handlers only turn inputs into a SandboxRequest, track background runs per agent
 // and shape results into the outputs the YAML definitions publish.
-import type { CallIdentity, Launcher, SandboxProcess, SandboxRequest } from "../ports.js";
-import type { CallContext, CapabilityHandler } from "../types.js";
+import { identityOf, type Launcher, type SandboxProcess, type SandboxRequest } from "../ports.js";
+import type { CapabilityHandler } from "../types.js";
 import { capabilityError, invalidInput } from "./errors.js";
 import { cutChars, limitError, tailBytes, text } from "./output.js";
 import { refuseSecretPlaceholder } from "./secrets.js";
@@ -20,15 +20,6 @@ interface RunInputs {
   env?: Record<string, string>;
   timeout_s?: number;
   background?: boolean;
-}
-
-export function identityOf(ctx: CallContext): CallIdentity {
-  return {
-    agent: ctx.agent,
-    session: ctx.session,
-    callId: ctx.callId,
-    capability: ctx.capability,
-  };
 }
 
 const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
@@ -194,17 +185,22 @@ export function createList(d: ProcessHandlerDeps): CapabilityHandler {
       .list(ctx.agent)
       .filter((rec) => inputs.include_exited || rec.result === undefined);
     return {
-      processes: all.slice(0, limit).map((rec) => ({
-        process_id: rec.id,
-        command: rec.command,
-        cwd: rec.cwd,
-        state: stateOf(rec),
-        started_at: iso(rec.startedAt),
-        ended_at: rec.endedAt === undefined ? null : iso(rec.endedAt),
-        exit_code: exitCodeOf(rec),
-      })),
+      processes: all.slice(0, limit).map(summaryOf),
       truncated: all.length > limit,
     };
+  };
+}
+
+/** What process.list and process.info both say about a process. */
+function summaryOf(rec: ProcessRecord): Record<string, unknown> {
+  return {
+    process_id: rec.id,
+    command: rec.command,
+    cwd: rec.cwd,
+    state: stateOf(rec),
+    started_at: iso(rec.startedAt),
+    ended_at: rec.endedAt === undefined ? null : iso(rec.endedAt),
+    exit_code: exitCodeOf(rec),
   };
 }
 
@@ -217,13 +213,7 @@ export function createInfo(d: ProcessHandlerDeps): CapabilityHandler {
     const tail = inputs.tail_bytes ?? 4096;
     const out = outputOf(rec);
     return {
-      process_id: rec.id,
-      command: rec.command,
-      cwd: rec.cwd,
-      state: stateOf(rec),
-      started_at: iso(rec.startedAt),
-      ended_at: rec.endedAt === undefined ? null : iso(rec.endedAt),
-      exit_code: exitCodeOf(rec),
+      ...summaryOf(rec),
       duration_ms: durationOf(rec, Date.now()),
       // The launcher reports what it captured (bounded), not what the program wrote beyond that.
       stdout_bytes: out.stdout.length,
