@@ -151,6 +151,25 @@ test("network.http_request goes through the same proxy and policy", async () => 
   assert.equal(denied.error?.data.type, "EgressDenied", JSON.stringify(denied));
 });
 
+test("git.clone goes out only through the proxy, which refuses a host the policy does not name", async () => {
+  const r = await rpc.invoke("git.clone", {
+    url: "https://git.example.com/team/repo.git",
+    path: "cloned",
+  });
+  assert.equal(r.error?.data.type, "EgressDenied", JSON.stringify(r.error ?? r.result));
+  const q = await cli([
+    "audit",
+    "query",
+    "--kind",
+    "egress.connection",
+    "--json",
+    "--limit",
+    "100",
+  ]);
+  assert.match(q.stdout, /git\.example\.com:443/);
+  assert.match(q.stdout, /git\.clone/);
+});
+
 test("every proxied connection, allowed or denied, is in the audit chain with the agent and call", async () => {
   const q = await cli([
     "audit",
