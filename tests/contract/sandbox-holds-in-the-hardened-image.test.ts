@@ -33,6 +33,8 @@ test("process.run in the hardened image is sandboxed: uid 1100, NoNewPrivs 1, Se
 
   const command = [
     "id -u",
+    // pid 1 outside the sandbox's own processes: the container's init where /proc is shared.
+    "cat /proc/1/environ >/dev/null 2>&1 && echo environ=readable || echo environ=refused",
     "grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status",
     ...NS.map((k) => `readlink /proc/self/ns/${k}`),
   ].join("; ");
@@ -75,6 +77,7 @@ test("process.run in the hardened image is sandboxed: uid 1100, NoNewPrivs 1, Se
   assert.equal(data.exit_code, 0, data.stderr);
   const lines = data.stdout.trim().split("\n");
   assert.equal(lines[0], "1100");
+  assert.equal(lines[1], "environ=refused");
   assert.match(data.stdout, /NoNewPrivs:\s+1\n/);
   assert.match(data.stdout, /Seccomp:\s+2\n/);
   assert.match(data.stdout, /CapEff:\s+0000000000000000\n/);
