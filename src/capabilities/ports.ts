@@ -12,7 +12,7 @@ export interface SandboxLimits {
   readonly pids: number;
   readonly open_files: number;
   readonly file_size_bytes: number;
-  /** Captured stdout + stderr, each; more is discarded and `truncated` set. */
+  /** Captured stdout and stderr, each: the last this many bytes are kept and `truncated` set. */
   readonly output_bytes: number;
 }
 
@@ -53,8 +53,17 @@ export interface SandboxProcess {
   /** The sandbox's pid 1 as seen from outside (for diagnostics only). */
   readonly pid: number;
   readonly startedAt: number;
-  /** Output captured so far (bounded like a foreground run). */
-  output(): { stdout: Buffer; stderr: Buffer; truncated: boolean };
+  /**
+   * Output so far: the last limits.output_bytes of each stream, and how many bytes the program
+   * wrote to each in all.
+   */
+  output(): {
+    stdout: Buffer;
+    stderr: Buffer;
+    truncated: boolean;
+    stdout_bytes: number;
+    stderr_bytes: number;
+  };
   /** Resolves when the whole sandbox has exited; never rejects. */
   readonly done: Promise<SandboxResult>;
   /** Kill the whole sandbox (pid namespace). Idempotent. */

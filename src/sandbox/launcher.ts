@@ -366,23 +366,34 @@ interface StatusEvent {
   limit?: string | null;
 }
 
-/** A bounded capture of one output stream; the rest is drained and counted, not kept. */
+/**
+ * A bounded capture of one output stream: the last `cap` bytes are kept (the end of a build log
+ * is where its errors are), the rest is counted and dropped.
+ */
 class Capture {
   private readonly chunks: Buffer[] = [];
-  kept = 0;
-  discarded = 0;
+  private kept = 0;
+  /** Everything the program wrote. */
+  total = 0;
   constructor(private readonly cap: number) {}
   add(chunk: Buffer): void {
-    const room = this.cap - this.kept;
-    if (room > 0) {
-      const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
-      this.chunks.push(part);
-      this.kept += part.length;
+    this.total += chunk.length;
+    this.chunks.push(chunk);
+    this.kept += chunk.length;
+    while (this.kept > this.cap) {
+      const first = this.chunks[0] as Buffer;
+      const excess = this.kept - this.cap;
+      if (first.length <= excess) {
+        this.chunks.shift();
+        this.kept -= first.length;
+      } else {
+        this.chunks[0] = first.subarray(excess);
+        this.kept -= excess;
+      }
     }
-    if (chunk.length > room) this.discarded += chunk.length - Math.max(room, 0);
   }
-  append(text: string): void {
-    this.chunks.push(Buffer.from(text));
+  get discarded(): number {
+    return this.total - this.kept;
   }
   get truncated(): boolean {
     return this.discarded > 0;
@@ -560,6 +571,8 @@ class Run {
         stdout: this.out.buffer(),
         stderr: this.err.buffer(),
         truncated: this.out.truncated || this.err.truncated,
+        stdout_bytes: this.out.total,
+        stderr_bytes: this.err.total,
       }),
       done,
       kill: (signal?: NodeJS.Signals) => this.kill(signal ?? "SIGTERM"),

@@ -37,8 +37,10 @@ class Capture {
   private readonly chunks: Buffer[] = [];
   private size = 0;
   truncated = false;
+  total = 0;
   constructor(private readonly max: number) {}
   push(b: Buffer): void {
+    this.total += b.length;
     const room = this.max - this.size;
     if (b.length > room) this.truncated = true;
     if (room <= 0) return;
@@ -55,7 +57,13 @@ interface Launched {
   readonly pid: number;
   readonly startedAt: number;
   readonly done: Promise<SandboxResult>;
-  output(): { stdout: Buffer; stderr: Buffer; truncated: boolean };
+  output(): {
+    stdout: Buffer;
+    stderr: Buffer;
+    truncated: boolean;
+    stdout_bytes: number;
+    stderr_bytes: number;
+  };
   kill(signal?: NodeJS.Signals): void;
 }
 
@@ -144,6 +152,8 @@ export class PlainLauncher implements Launcher {
             stdout: out.buffer,
             stderr: err.buffer,
             truncated: out.truncated || err.truncated,
+            stdout_bytes: out.total,
+            stderr_bytes: err.total,
           }),
           kill: (sig: NodeJS.Signals = "SIGKILL") => killGroup(sig),
         }),

@@ -147,16 +147,31 @@ test("a program that is not in the sandbox PATH is NotFound before anything runs
   );
 });
 
-test("output beyond the limit is cut and flagged, and the run still reports its exit", async (t) => {
+test("output beyond the limit keeps its last bytes, is flagged, and the run still reports its exit", async (t) => {
   if (skip) return t.skip(skip);
   const r = await launcher().run(
-    { argv: ["/bin/sh", "-c", "head -c 100000 /dev/zero; exit 3"], cwd: "/workspace" },
+    { argv: ["/bin/sh", "-c", "seq 1 100000; exit 3"], cwd: "/workspace" },
     WHO,
   );
   assert.equal(r.exit_code, 3);
   assert.equal(r.stdout.length, 4096);
+  assert.ok(r.stdout.toString().endsWith("99999\n100000\n"), "the end of the output is kept");
   assert.equal(r.truncated, true);
   assert.equal(r.limit, null);
+});
+
+test("a background run reports its output so far and how much was written in all", async (t) => {
+  if (skip) return t.skip(skip);
+  const p = await launcher().start(
+    { argv: ["/bin/sh", "-c", "seq 1 20000; sleep 0.3"], cwd: "/workspace" },
+    WHO,
+  );
+  const r = await p.done;
+  const out = p.output();
+  assert.equal(r.exit_code, 0);
+  assert.equal(out.stdout_bytes, 108894, "seq 1 20000 writes 108,894 bytes");
+  assert.equal(out.stdout.length, 4096);
+  assert.equal(out.truncated, true);
 });
 
 test("a request can lower a manifest limit but not raise it", async (t) => {

@@ -69,9 +69,11 @@ function durationOf(rec: ProcessRecord, now: number): number {
   return Math.max(0, Math.round(now - rec.startedAt));
 }
 
-function outputOf(rec: ProcessRecord): { stdout: Buffer; stderr: Buffer; truncated: boolean } {
+function outputOf(rec: ProcessRecord): ReturnType<SandboxProcess["output"]> {
+  const live = rec.proc.output();
   const r = rec.result;
-  return r ? { stdout: r.stdout, stderr: r.stderr, truncated: r.truncated } : rec.proc.output();
+  // Once ended, the result's streams (which may carry the launcher's notes) with the live totals.
+  return r ? { ...live, stdout: r.stdout, stderr: r.stderr, truncated: r.truncated } : live;
 }
 
 function notFound(capability: string, id: string): Error {
@@ -215,9 +217,8 @@ export function createInfo(d: ProcessHandlerDeps): CapabilityHandler {
     return {
       ...summaryOf(rec),
       duration_ms: durationOf(rec, Date.now()),
-      // The launcher reports what it captured (bounded), not what the program wrote beyond that.
-      stdout_bytes: out.stdout.length,
-      stderr_bytes: out.stderr.length,
+      stdout_bytes: Math.max(out.stdout_bytes, out.stdout.length),
+      stderr_bytes: Math.max(out.stderr_bytes, out.stderr.length),
       stdout_tail: text(tailBytes(out.stdout, tail)),
       stderr_tail: text(tailBytes(out.stderr, tail)),
     };
