@@ -454,9 +454,6 @@ class Run {
     stderrPipe.on("data", (c: Buffer) => this.onOutput(this.err, c));
     let statusText = "";
     statusPipe.setEncoding("utf8");
-    statusPipe.on("data", (c: string) => {
-      if (statusText.length < 64 * 1024) statusText += c;
-    });
     const events: StatusEvent[] = [];
     let onStarted: (pid: number) => void = () => undefined;
     let onRefused: (e: KruxError) => void = () => undefined;
@@ -464,8 +461,10 @@ class Run {
       onStarted = resolve;
       onRefused = reject;
     });
-    // Parse each complete status line as it arrives so `started` resolves promptly.
-    statusPipe.on("data", () => {
+    // Parse each complete status line as it arrives so `started` resolves promptly. The helper
+    // writes a handful of short lines; anything past 64 KiB is not the helper talking.
+    statusPipe.on("data", (c: string) => {
+      if (statusText.length < 64 * 1024) statusText += c;
       const lines = statusText.split("\n");
       for (const line of lines.slice(events.length, -1)) {
         let ev: StatusEvent;
