@@ -20,6 +20,7 @@ import {
   createGitHandlers,
   createNetworkHandlers,
   createProcessHandlers,
+  stateOf,
   type Launcher,
   createSystemHandlers,
   loadCapabilityDefinitions,
@@ -426,6 +427,22 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
   const processes = createProcessHandlers({
     launcher: sandboxed,
     maxBackground: m.sandbox.max_background,
+    // A background run outlives its call: its end is a record of its own.
+    onEnded: (rec) =>
+      record({
+        kind: "capability.result",
+        agent: rec.agent,
+        capability: "process.run",
+        outcome: { status: rec.result?.exit_code === 0 ? "ok" : "error" },
+        duration_ms: rec.result?.duration_ms ?? 0,
+        detail: {
+          process_id: rec.id,
+          background: true,
+          state: stateOf(rec),
+          exit_code: rec.result?.exit_code ?? null,
+          limit: rec.result?.limit ?? null,
+        },
+      }),
   });
   capabilities.registerAll(processes.handlers);
   capabilities.registerAll(createGitHandlers({ launcher: sandboxed }));

@@ -51,7 +51,7 @@ export type {
   EgressClient,
 } from "./ports.js";
 export { createNetworkHandlers } from "./network/index.js";
-export { createProcessHandlers, ProcessTable } from "./process/index.js";
+export { createProcessHandlers, ProcessTable, stateOf } from "./process/index.js";
 export type { ProcessCapabilities, ProcessHandlerOptions } from "./process/index.js";
 export { createGitHandlers } from "./git/index.js";
 export type { GitHandlerOptions } from "./git/index.js";

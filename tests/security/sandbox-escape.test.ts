@@ -30,6 +30,7 @@ const CANARY = "kruxos-canary-9f1c2e7d";
 let a: Appliance;
 let m: ManifestObject;
 let rpc: RpcClient;
+let cli: Awaited<ReturnType<typeof readyHostWithAgent>>["cli"];
 let ws: string;
 let skip: string | undefined;
 
@@ -82,6 +83,7 @@ before(async () => {
   );
   a = r.a;
   m = r.m;
+  cli = r.cli;
   ws = path.join(a.home ?? "", "workspace");
   rpc = await RpcClient.connect(portOf(m, "gateway"), r.token);
   if (existsSync(PROBE)) copyFileSync(PROBE, path.join(ws, "probe"));
@@ -401,6 +403,30 @@ test("the wall-clock limit kills the whole sandbox, background children included
   assert.equal(r.error?.data.type, "Timeout", JSON.stringify(r.error ?? r.result));
   const left = await ok("ps -e 2>/dev/null | grep -c 'sleep 300' || true");
   assert.equal(left.stdout.trim(), "0");
+});
+
+test("a background process that ends after its call is still audited with its outcome", async (t) => {
+  if (guard(t)) return;
+  const started = await run("sleep 0.2; exit 4", { background: true });
+  const id = (started.result?.data as { process_id: string }).process_id;
+  assert.ok(id, JSON.stringify(started));
+  const waited = await rpc.invoke("process.wait", { process_id: id, timeout_s: 10 });
+  assert.equal((waited.result?.data as { exit_code: number }).exit_code, 4);
+  let found = false;
+  for (let i = 0; i < 20 && !found; i++) {
+    const q = await cli([
+      "audit",
+      "query",
+      "--kind",
+      "capability.result",
+      "--json",
+      "--limit",
+      "500",
+    ]);
+    found = q.stdout.includes(id) && /"exit_code":4/.test(q.stdout);
+    if (!found) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(found, "no audit record of the background process's end");
 });
 
 // --- network ---------------------------------------------------------------------------------

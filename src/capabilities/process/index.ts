@@ -6,9 +6,9 @@
 import type { Launcher } from "../ports.js";
 import type { CapabilityHandler } from "../types.js";
 import { createInfo, createKill, createList, createRun, createWait } from "./handlers.js";
-import { ProcessTable } from "./table.js";
+import { ProcessTable, type ProcessRecord } from "./table.js";
 
-export { ProcessTable } from "./table.js";
+export { ProcessTable, stateOf } from "./table.js";
 export type { ProcessRecord, ProcessState, ProcessTableOptions } from "./table.js";
 
 export interface ProcessHandlerOptions {
@@ -19,6 +19,8 @@ export interface ProcessHandlerOptions {
   readonly keepExited?: number;
   /** How long an ended process stays visible to process.list/info/wait (default 1 hour). */
   readonly retentionMs?: number;
+  /** Told when a background process ends. */
+  readonly onEnded?: (rec: ProcessRecord) => void;
 }
 
 export interface ProcessCapabilities {
@@ -33,6 +35,7 @@ export function createProcessHandlers(deps: ProcessHandlerOptions): ProcessCapab
     maxBackground: deps.maxBackground ?? 8,
     keepExited: deps.keepExited ?? 64,
     retentionMs: deps.retentionMs ?? 60 * 60 * 1000,
+    ...(deps.onEnded ? { onEnded: deps.onEnded } : {}),
   });
   const d = { launcher: deps.launcher, table };
   return {

@@ -33,6 +33,8 @@ export interface ProcessTableOptions {
   /** How long an ended process stays visible. */
   readonly retentionMs: number;
   readonly now?: () => number;
+  /** Told when a background process ends (the gateway audits it: no run ends unrecorded). */
+  readonly onEnded?: (rec: ProcessRecord) => void;
 }
 
 const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
@@ -131,6 +133,7 @@ export class ProcessTable {
       full.endedAt = this.now();
       a.ended.push(rec.id);
       this.prune(a);
+      this.opts.onEnded?.(full);
     });
     if (this.closed) {
       full.killRequested = true;
