@@ -1,9 +1,10 @@
 // The per-call sandbox inside the hardened container (uid 1000, no capabilities,
 // no-new-privileges, read-only root): an agent's process.run, accepted by an operator, reports
 // from its own /proc/self/status NoNewPrivs 1, Seccomp 2 and CapEff 0, runs as uid 1100, and lives
-// in user, mount, pid and net namespaces distinct from the gateway's.
+// in user, mount, pid and net namespaces distinct from the gateway's. network.* in the image goes
+// through the proxy, which refuses by policy and records the refusal in the gateway's audit chain.
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { after, before, test } from "node:test";
 import { run } from "../helpers/repo.js";
 import {
   ENGINE_ARGS,
@@ -17,43 +18,50 @@ import {
 
 const NS = ["user", "mnt", "pid", "net"];
 
-test("process.run in the hardened image is sandboxed: uid 1100, NoNewPrivs 1, Seccomp 2, CapEff 0, own namespaces [image]", async (t) => {
-  const why = await imageUnavailable();
-  if (why) return t.skip(why);
-  const m = await withFreePorts(defaultManifest());
-  const a = await start("image", m);
-  t.after(a.cleanup);
-  await waitReady(a, 60_000);
-  const exec = (...args: string[]) =>
-    run("podman", [...ENGINE_ARGS, "exec", a.container ?? "", ...args], { timeoutMs: 60_000 });
+let why: string | undefined;
+let a: Awaited<ReturnType<typeof start>> | undefined;
+let exec: (...args: string[]) => ReturnType<typeof run>;
+let token = "";
+let gatewayPort = 0;
 
+before(async () => {
+  why = await imageUnavailable();
+  if (why) return;
+  const m = await withFreePorts(defaultManifest());
+  gatewayPort = portOf(m, "gateway");
+  a = await start("image", m);
+  await waitReady(a, 60_000);
+  const name = a.container ?? "";
+  exec = (...args: string[]) =>
+    run("podman", [...ENGINE_ARGS, "exec", name, ...args], { timeoutMs: 60_000 });
   const made = await exec("/opt/kruxos/bin/kruxos", "agent", "create", "sandboxed", "--json");
   assert.equal(made.code, 0, made.stderr);
-  const token = (JSON.parse(made.stdout) as { token: string }).token;
+  token = (JSON.parse(made.stdout) as { token: string }).token;
+});
+after(async () => {
+  await a?.cleanup();
+});
 
-  const command = [
-    "id -u",
-    // pid 1 outside the sandbox's own processes: the container's init where /proc is shared.
-    "cat /proc/1/environ >/dev/null 2>&1 && echo environ=readable || echo environ=refused",
-    "grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status",
-    ...NS.map((k) => `readlink /proc/self/ns/${k}`),
-  ].join("; ");
-  // One client: invoke (queued for approval by the shipped policy), then wait for the operator.
-  const rpc = (method: string, params: unknown) => `
+/** One JSON-RPC request from inside the container (it runs with --network none). */
+async function rpcCall(method: string, params: unknown): Promise<Record<string, unknown>> {
+  const client = `
     const WebSocket = require("/opt/kruxos/node_modules/ws");
-    const ws = new WebSocket("ws://127.0.0.1:${portOf(m, "gateway")}/rpc", { headers: { authorization: "Bearer ${token}" } });
+    const ws = new WebSocket("ws://127.0.0.1:${gatewayPort}/rpc", { headers: { authorization: "Bearer ${token}" } });
     ws.on("open", () => ws.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: ${JSON.stringify(method)}, params: ${JSON.stringify(params)} })));
     ws.on("message", (d) => { console.log(d.toString()); ws.close(); });
     ws.on("unexpected-response", (q, r) => { console.log(JSON.stringify({ refused: r.statusCode })); process.exit(1); });`;
-  const asked = await exec(
-    "/usr/local/bin/node",
-    "-e",
-    rpc("capabilities.invoke", { name: "process.run", inputs: { command } }),
-  );
-  assert.equal(asked.code, 0, asked.stdout + asked.stderr);
-  const queued = JSON.parse(asked.stdout) as { error?: { data: { approval_id?: string } } };
+  const r = await exec("/usr/local/bin/node", "-e", client);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+/** Invoke a capability the shipped policy queues for approval, accept it as an operator, wait. */
+async function approvedCall(name: string, inputs: unknown): Promise<Record<string, unknown>> {
+  const queued = (await rpcCall("capabilities.invoke", { name, inputs })) as {
+    error?: { data: { approval_id?: string } };
+  };
   const id = queued.error?.data.approval_id;
-  assert.ok(id, `expected an approval id: ${asked.stdout}`);
+  assert.ok(id, `expected an approval id: ${JSON.stringify(queued)}`);
   const accepted = await exec(
     "/opt/kruxos/bin/kruxos",
     "approve",
@@ -63,17 +71,23 @@ test("process.run in the hardened image is sandboxed: uid 1100, NoNewPrivs 1, Se
     "contract test",
   );
   assert.equal(accepted.code, 0, accepted.stdout + accepted.stderr);
-  const waited = await exec(
-    "/usr/local/bin/node",
-    "-e",
-    rpc("approvals.wait", { approval_id: id, timeout_s: 30 }),
-  );
-  assert.equal(waited.code, 0, waited.stdout + waited.stderr);
-  const reply = JSON.parse(waited.stdout) as {
+  return rpcCall("approvals.wait", { approval_id: id, timeout_s: 30 });
+}
+
+test("process.run in the hardened image is sandboxed: uid 1100, NoNewPrivs 1, Seccomp 2, CapEff 0, own namespaces [image]", async (t) => {
+  if (why) return t.skip(why);
+  const command = [
+    "id -u",
+    // pid 1 outside the sandbox's own processes: the container's init where /proc is shared.
+    "cat /proc/1/environ >/dev/null 2>&1 && echo environ=readable || echo environ=refused",
+    "grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status",
+    ...NS.map((k) => `readlink /proc/self/ns/${k}`),
+  ].join("; ");
+  const reply = (await approvedCall("process.run", { command })) as {
     result?: { result?: { data?: { exit_code: number; stdout: string; stderr: string } } };
   };
   const data = reply.result?.result?.data;
-  assert.ok(data, `no process.run result: ${waited.stdout}`);
+  assert.ok(data, `no process.run result: ${JSON.stringify(reply)}`);
   assert.equal(data.exit_code, 0, data.stderr);
   const lines = data.stdout.trim().split("\n");
   assert.equal(lines[0], "1100");
@@ -95,4 +109,24 @@ test("process.run in the hardened image is sandboxed: uid 1100, NoNewPrivs 1, Se
     assert.match(inside[i] ?? "", new RegExp(`^${k}:\\[\\d+\\]$`));
     assert.notEqual(inside[i], theirs[i], `${k} namespace is the gateway's`);
   });
+});
+
+test("network.* in the image goes through the proxy, whose refusal is in the gateway's audit chain [image]", async (t) => {
+  if (why) return t.skip(why);
+  const reply = (await approvedCall("network.http_request", {
+    url: "https://registry.example.org/pkg",
+  })) as { error?: { data: { type: string; rule?: string } } };
+  assert.equal(reply.error?.data.type, "EgressDenied", JSON.stringify(reply));
+  const q = await exec(
+    "/opt/kruxos/bin/kruxos",
+    "audit",
+    "query",
+    "--kind",
+    "egress.connection",
+    "--json",
+  );
+  assert.equal(q.code, 0, q.stderr);
+  assert.match(q.stdout, /registry\.example\.org:443/);
+  const verify = await exec("/opt/kruxos/bin/kruxos", "audit", "verify", "--json");
+  assert.equal(verify.code, 0, verify.stdout + verify.stderr);
 });
