@@ -109,10 +109,14 @@ export function createLauncher(o: LauncherOptions): SandboxLauncher {
     const env = baseEnvironment(cwd, who);
     for (const [name, value] of Object.entries(req.env ?? {})) {
       if (reservedEnvName(name)) {
-        throw new KruxError("CapabilityError", `the environment variable ${name} is reserved`, {
-          type: "InvalidInput",
-          capability: who.capability,
-          recovery: [{ action: "fix_inputs", description: `Remove ${name} from env.` }],
+        // Inputs that pass the schema but cannot be used: the same shape the gateway uses.
+        throw new KruxError("InvalidParams", `the environment variable ${name} is reserved`, {
+          errors: [
+            {
+              path: `/inputs/env/${name}`,
+              message: "reserved: the proxy route and KRUXOS_ variables are set by the appliance",
+            },
+          ],
         });
       }
       env.push(`${name}=${value}`);

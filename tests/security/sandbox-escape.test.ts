@@ -204,9 +204,9 @@ test("the sandbox environment is exactly the pinned safelist", async (t) => {
 test("an agent cannot set the proxy route or KRUXOS_ variables in a sandbox's environment", async (t) => {
   if (guard(t)) return;
   const r = await run("true", { env: { HTTPS_PROXY: "http://evil:1" } });
-  assert.equal(r.error?.data.type, "InvalidInput");
+  assert.equal(r.error?.code, -32602, JSON.stringify(r));
   const r2 = await run("true", { env: { KRUXOS_AGENT: "root" } });
-  assert.equal(r2.error?.data.type, "InvalidInput");
+  assert.equal(r2.error?.code, -32602, JSON.stringify(r2));
 });
 
 // --- the gateway and other processes ----------------------------------------------------------

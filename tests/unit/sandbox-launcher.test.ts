@@ -194,7 +194,7 @@ test("an agent's env cannot replace the proxy route or KRUXOS_ variables", async
   for (const name of ["HTTPS_PROXY", "no_proxy", "KRUXOS_CALL"]) {
     await assert.rejects(
       launcher().run({ argv: ["/bin/true"], cwd: "/workspace", env: { [name]: "x" } }, WHO),
-      (e: unknown) => e instanceof KruxError && e.data?.type === "InvalidInput",
+      (e: unknown) => e instanceof KruxError && e.code === "InvalidParams",
     );
   }
 });
