@@ -11,6 +11,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { RpcClient, type RpcReply } from "../helpers/rpc-client.js";
+import { sandboxUnavailable } from "../helpers/sandbox-support.js";
 import {
   portOf,
   readyHostWithAgent,
@@ -44,7 +45,10 @@ async function listenLoopback(handler: http.RequestListener): Promise<[http.Serv
   return [s, (s.address() as AddressInfo).port];
 }
 
+const unavailable = sandboxUnavailable();
+
 before(async () => {
+  if (unavailable) return;
   [upstream, up] = await listenLoopback((req, res) => {
     seen.push({ url: req.url ?? "", headers: req.headers });
     res.writeHead(200, { "content-type": "text/plain" }).end("hello from upstream\n");
@@ -86,7 +90,8 @@ async function sh(command: string | string[]): Promise<RunData> {
   return r.result?.data as RunData;
 }
 
-test("with a grant, an allowed destination is reached through the proxy, without leaking the credential", async () => {
+test("with a grant, an allowed destination is reached through the proxy, without leaking the credential", async (t) => {
+  if (unavailable) return t.skip(unavailable);
   const before = seen.length;
   const d = await sh(`curl -sS --max-time 10 http://127.0.0.1:${up}/hello`);
   assert.equal(d.stdout, "hello from upstream\n", d.stderr);
@@ -95,7 +100,8 @@ test("with a grant, an allowed destination is reached through the proxy, without
   assert.equal(req.headers["proxy-authorization"], undefined);
 });
 
-test("a destination the policy does not allow gets the structured 403 inside the sandbox", async () => {
+test("a destination the policy does not allow gets the structured 403 inside the sandbox", async (t) => {
+  if (unavailable) return t.skip(unavailable);
   const d = await sh(
     `curl -sS --max-time 10 -o - -w '\\n%{http_code}' http://127.0.0.1:${otherPort}/`,
   );
@@ -107,13 +113,15 @@ test("a destination the policy does not allow gets the structured 403 inside the
   assert.ok(!seen.some((s) => s.url.startsWith("other:")), "the denied upstream was reached");
 });
 
-test("an HTTPS tunnel to a host the policy does not name is refused by the proxy", async () => {
+test("an HTTPS tunnel to a host the policy does not name is refused by the proxy", async (t) => {
+  if (unavailable) return t.skip(unavailable);
   const d = await sh("curl -sS --max-time 10 https://example.com/ 2>&1; echo rc=$?");
   assert.match(d.stdout, /403/);
   assert.doesNotMatch(d.stdout, /rc=0/);
 });
 
-test("a connection that skips the proxy fails at once, even to the allowed upstream", async () => {
+test("a connection that skips the proxy fails at once, even to the allowed upstream", async (t) => {
+  if (unavailable) return t.skip(unavailable);
   const before = seen.length;
   const d = await sh(
     `curl -sS --noproxy '*' --max-time 10 http://127.0.0.1:${up}/direct 2>&1; echo rc=$?`,
@@ -124,6 +132,7 @@ test("a connection that skips the proxy fails at once, even to the allowed upstr
 });
 
 test("with a grant, UDP and DNS still have nowhere to go", async (t) => {
+  if (unavailable) return t.skip(unavailable);
   if (!existsSync(PROBE)) return t.skip(`${PROBE} is not built`);
   // The namespace's only interface is lo: a datagram to any real address has no route.
   const d = await sh(["/workspace/probe", "udp_send", "8.8.8.8", "53"]);
@@ -134,14 +143,16 @@ test("with a grant, UDP and DNS still have nowhere to go", async (t) => {
   assert.doesNotMatch(dns.stdout, /rc=0/);
 });
 
-test("a forged proxy credential is refused with 407", async () => {
+test("a forged proxy credential is refused with 407", async (t) => {
+  if (unavailable) return t.skip(unavailable);
   const d = await sh(
     `curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -x http://kruxos:forged@127.0.0.1:3128 http://127.0.0.1:${up}/x`,
   );
   assert.equal(d.stdout, "407");
 });
 
-test("network.http_request goes through the same proxy and policy", async () => {
+test("network.http_request goes through the same proxy and policy", async (t) => {
+  if (unavailable) return t.skip(unavailable);
   const okr = await rpc.invoke("network.http_request", { url: `http://127.0.0.1:${up}/cap` });
   assert.equal(okr.error, undefined, JSON.stringify(okr.error));
   assert.equal((okr.result?.data as { status: number }).status, 200);
@@ -151,7 +162,8 @@ test("network.http_request goes through the same proxy and policy", async () => 
   assert.equal(denied.error?.data.type, "EgressDenied", JSON.stringify(denied));
 });
 
-test("git.clone goes out only through the proxy, which refuses a host the policy does not name", async () => {
+test("git.clone goes out only through the proxy, which refuses a host the policy does not name", async (t) => {
+  if (unavailable) return t.skip(unavailable);
   const r = await rpc.invoke("git.clone", {
     url: "https://git.example.com/team/repo.git",
     path: "cloned",
@@ -170,7 +182,8 @@ test("git.clone goes out only through the proxy, which refuses a host the policy
   assert.match(q.stdout, /git\.clone/);
 });
 
-test("every proxied connection, allowed or denied, is in the audit chain with the agent and call", async () => {
+test("every proxied connection, allowed or denied, is in the audit chain with the agent and call", async (t) => {
+  if (unavailable) return t.skip(unavailable);
   const q = await cli([
     "audit",
     "query",

@@ -16,6 +16,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { RpcClient, type RpcReply } from "../helpers/rpc-client.js";
+import { sandboxUnavailable } from "../helpers/sandbox-support.js";
 import {
   portOf,
   readyHostWithAgent,
@@ -43,10 +44,8 @@ interface RunData {
 }
 
 before(async () => {
-  if (process.platform !== "linux") {
-    skip = "the sandbox needs Linux";
-    return;
-  }
+  skip = sandboxUnavailable();
+  if (skip) return;
   const policyDir = mkdtempSync(path.join(tmpdir(), "kruxos-sandbox-policy-"));
   const policyFile = path.join(policyDir, "system.yaml");
   writeFileSync(

@@ -1,0 +1,31 @@
+// Whether this machine can run the per-call sandbox the way the appliance requires it by default.
+// Security tests that need it skip with this reason instead of failing on a host (or a CI runner)
+// without user namespaces or seccomp; the reason names the layer and the helper's own detail.
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+const HELPER = path.join(REPO, "native", "build", "kruxos-sandbox");
+/** The shipped default of [sandbox].require. */
+const REQUIRED = ["user", "mount", "pid", "net", "no_new_privs", "seccomp"];
+
+/** Undefined when the sandbox works here; otherwise why not. */
+export function sandboxUnavailable(): string | undefined {
+  if (process.platform !== "linux") return "the sandbox needs Linux";
+  if (!existsSync(HELPER)) return `${HELPER} is not built (npm run build:native)`;
+  let report: { layers?: Record<string, { ok: boolean; detail?: string }> };
+  try {
+    report = JSON.parse(
+      execFileSync(HELPER, ["--probe"], { encoding: "utf8", env: {} }),
+    ) as typeof report;
+  } catch (err) {
+    return `kruxos-sandbox --probe failed: ${(err as Error).message}`;
+  }
+  for (const layer of REQUIRED) {
+    const l = report.layers?.[layer];
+    if (!l?.ok) return `sandbox layer ${layer} unavailable here: ${l?.detail ?? "not reported"}`;
+  }
+  return undefined;
+}
