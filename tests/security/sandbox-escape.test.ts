@@ -8,6 +8,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readdirSync,
   readlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -127,6 +128,25 @@ async function gatewayHealthy(): Promise<void> {
   assert.equal(r.status, 200, `gateway not ready after the attempt: ${r.body}`);
   const d = await ok("echo still-here");
   assert.equal(d.stdout, "still-here\n");
+}
+
+/** Host processes whose command line is exactly `cmd` (seen from outside every sandbox). */
+async function hostProcesses(cmd: string): Promise<string[]> {
+  // A killed namespace is reaped asynchronously; give the kernel a moment before looking.
+  for (let i = 0; i < 20; i++) {
+    const found = readdirSync("/proc")
+      .filter((d) => /^[0-9]+$/.test(d))
+      .filter((d) => {
+        try {
+          return readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").join(" ").trim() === cmd;
+        } catch {
+          return false;
+        }
+      });
+    if (found.length === 0) return [];
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return ["still running"];
 }
 
 function guard(t: { skip: (why: string) => void }): boolean {
@@ -400,8 +420,7 @@ test("the wall-clock limit kills the whole sandbox, background children included
   if (guard(t)) return;
   const r = await run("sleep 300 & sleep 300 & sleep 300", { timeout_s: 2 });
   assert.equal(r.error?.data.type, "Timeout", JSON.stringify(r.error ?? r.result));
-  const left = await ok("ps -e 2>/dev/null | grep -c 'sleep 300' || true");
-  assert.equal(left.stdout.trim(), "0");
+  assert.deepEqual(await hostProcesses("sleep 300"), []);
 });
 
 test("a background process that ends after its call is still audited with its outcome", async (t) => {
@@ -426,6 +445,22 @@ test("a background process that ends after its call is still audited with its ou
     if (!found) await new Promise((r) => setTimeout(r, 100));
   }
   assert.ok(found, "no audit record of the background process's end");
+});
+
+test("a background sandbox keeps running after its call, and process.kill ends all of it", async (t) => {
+  if (guard(t)) return;
+  const started = await run("sleep 300 & sleep 300", { background: true, timeout_s: 600 });
+  const id = (started.result?.data as { process_id: string }).process_id;
+  assert.ok(id, JSON.stringify(started));
+  const info = await rpc.invoke("process.info", { process_id: id });
+  assert.equal((info.result?.data as { state: string }).state, "running", JSON.stringify(info));
+  const killed = await rpc.invoke("process.kill", { process_id: id, signal: "TERM", grace_s: 2 });
+  assert.equal(killed.error, undefined, JSON.stringify(killed));
+  assert.equal((killed.result?.data as { state: string }).state, "killed", JSON.stringify(killed));
+  // Nothing of it is left on the host: the pid namespace went with its init.
+  assert.deepEqual(await hostProcesses("sleep 300"), []);
+  const other = await rpc.invoke("process.info", { process_id: "p_aaaaaaaaaaaa" });
+  assert.equal(other.error?.data.type, "NotFound");
 });
 
 // --- network ---------------------------------------------------------------------------------
