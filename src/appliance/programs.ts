@@ -21,7 +21,9 @@ import {
   createNetworkHandlers,
   createProcessHandlers,
   stateOf,
+  type CallIdentity,
   type Launcher,
+  type SandboxRequest,
   createSystemHandlers,
   loadCapabilityDefinitions,
 } from "../capabilities/index.js";
@@ -401,9 +403,7 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
         detail: { call: who.callId, removed: removed.slice(0, 32).join(", ").slice(0, 900) },
       }),
   });
-  const weaker = (Object.keys(sandbox.layers) as (keyof typeof sandbox.layers)[]).filter(
-    (l) => !sandbox.layers[l].ok && !m.sandbox.require.includes(l),
-  );
+  const weaker = launcher.weakened;
   if (weaker.length > 0) {
     log.warn(
       { event: "SandboxWeakened", layers: weaker, cgroup_mode: sandbox.cgroup_mode },
@@ -414,15 +414,13 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
       detail: { layers: weaker.join(", "), cgroup_mode: sandbox.cgroup_mode },
     });
   }
+  const granted = (req: SandboxRequest, who: CallIdentity): SandboxRequest => ({
+    ...req,
+    network: req.network || policy.egressGranted(who.agent),
+  });
   const sandboxed: Launcher = {
-    run: (req, who, signal) =>
-      launcher.run(
-        { ...req, network: req.network || policy.egressGranted(who.agent) },
-        who,
-        signal,
-      ),
-    start: (req, who) =>
-      launcher.start({ ...req, network: req.network || policy.egressGranted(who.agent) }, who),
+    run: (req, who, signal) => launcher.run(granted(req, who), who, signal),
+    start: (req, who) => launcher.start(granted(req, who), who),
   };
   const processes = createProcessHandlers({
     launcher: sandboxed,

@@ -35,6 +35,7 @@ import {
   DEFAULT_GUARD_BOUNDS,
   removeNewDenied,
   scanMandatoryDeny,
+  type DenyScan,
   type GuardBounds,
 } from "./workspace-guard.js";
 
@@ -74,6 +75,8 @@ const KILL_GRACE_MS = 2_000;
 export interface SandboxLauncher extends Launcher {
   /** Layers required but missing here (empty when sandboxed capabilities can run). */
   readonly missing: readonly string[];
+  /** Layers not required but unavailable here, so not applied (a weaker sandbox, to report). */
+  readonly weakened: readonly string[];
   /** Kill every sandbox still running (shutdown). */
   closeAll(): void;
 }
@@ -91,11 +94,12 @@ export function createLauncher(o: LauncherOptions): SandboxLauncher {
   const layers = (Object.keys(o.diagnosis.layers) as LayerName[]).filter(usable);
   const metrics = o.registry ? launcherMetrics(o.registry) : undefined;
   const live = new Set<Run>();
+  const bounds = o.guardBounds ?? DEFAULT_GUARD_BOUNDS;
 
   async function prepare(
     req: SandboxRequest,
     who: CallIdentity,
-  ): Promise<{ spec: SandboxSpec; limits: SandboxLimits }> {
+  ): Promise<{ spec: SandboxSpec; limits: SandboxLimits; scan: DenyScan }> {
     if (missing.length > 0) {
       throw new KruxError(
         "Unavailable",
@@ -124,7 +128,7 @@ export function createLauncher(o: LauncherOptions): SandboxLauncher {
     if (req.network) {
       env.push(...proxyEnvironment(o.mintCredential(who, limits.wall_ms + 60_000)));
     }
-    const scan = await scanMandatoryDeny(o.workspaceRoot, o.guardBounds ?? DEFAULT_GUARD_BOUNDS);
+    const scan = await scanMandatoryDeny(o.workspaceRoot, bounds);
     if (scan.partial) {
       o.log.warn(
         { event: "SandboxGuardPartial", agent: who.agent, capability: who.capability },
@@ -166,16 +170,15 @@ export function createLauncher(o: LauncherOptions): SandboxLauncher {
       cgroup: layers.includes("cgroup") ? (o.cgroup ?? null) : null,
     };
     validateSpec(spec);
-    return { spec, limits };
+    return { spec, limits, scan };
   }
 
   async function launch(
     req: SandboxRequest,
     who: CallIdentity,
   ): Promise<{ run: Run; result: Promise<SandboxResult> }> {
-    const { spec, limits } = await prepare(req, who);
-    const bounds = o.guardBounds ?? DEFAULT_GUARD_BOUNDS;
-    const before = await scanMandatoryDeny(o.workspaceRoot, bounds);
+    // The walk that chose the read-only overlays is also the "before" of the post-run sweep.
+    const { spec, limits, scan: before } = await prepare(req, who);
     const t0 = performance.now();
     const run = new Run(o.helper, spec, req.stdin, limits.output_bytes, o.log, who);
     live.add(run);
@@ -212,6 +215,9 @@ export function createLauncher(o: LauncherOptions): SandboxLauncher {
 
   return {
     missing,
+    weakened: (Object.keys(o.diagnosis.layers) as LayerName[]).filter(
+      (l) => !usable(l) && !o.require.includes(l),
+    ),
     async run(req, who, signal) {
       const { run, result } = await launch(req, who);
       const onAbort = (): void => run.kill("SIGTERM");
