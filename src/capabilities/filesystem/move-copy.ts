@@ -5,7 +5,6 @@ import {
   link,
   mkdir,
   open,
-  readdir,
   lstat,
   rename,
   unlink,
@@ -28,7 +27,7 @@ import type { CapabilityHandler } from "../types.js";
 import { readBounded, typeOf, walk, writeAtomicAt } from "./io.js";
 import type { FilesystemOptions } from "./options.js";
 import { parseAgentPath, type AgentPath } from "./paths.js";
-import { MAX_DEPTH, openSubdir } from "./tree.js";
+import { MAX_DEPTH, openSubdir, treeLevel } from "./tree.js";
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = constants;
 
@@ -218,19 +217,8 @@ async function copyTree(
   totals: CopyTotals,
   depth: number,
 ): Promise<void> {
-  for (const name of (await readdir(from.self)).sort()) {
-    if (ws.ctx.signal.aborted)
-      throw fsError("Timeout", ws.capability, display, "The call was cancelled.");
-    const st = await lstat(from.at(name)).catch(() => undefined);
-    if (!st) continue;
+  for await (const { name, st } of treeLevel(ws, from, display, depth)) {
     if (st.isDirectory()) {
-      if (depth >= MAX_DEPTH)
-        throw fsError(
-          "TooLarge",
-          ws.capability,
-          display,
-          `The tree is deeper than ${MAX_DEPTH} levels.`,
-        );
       const s = await openSubdir(ws, from, name, st);
       if (!s) {
         totals.skipped += 1;

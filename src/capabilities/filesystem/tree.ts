@@ -12,6 +12,33 @@ import { displayOf, parseAgentPath } from "./paths.js";
 /** Deepest directory level the tree operations enter. */
 export const MAX_DEPTH = 256;
 
+/**
+ * One level of a descriptor-relative tree walk (copy, recursive delete): each entry of `dir`, in
+ * name order, with its lstat. Entries that vanish meanwhile are skipped; a cancelled call stops
+ * with Timeout, and a directory below MAX_DEPTH with TooLarge.
+ */
+export async function* treeLevel(
+  ws: Workspace,
+  dir: Dir,
+  display: string,
+  depth: number,
+): AsyncGenerator<{ name: string; st: Stats }> {
+  for (const name of (await readdir(dir.self)).sort()) {
+    if (ws.ctx.signal.aborted)
+      throw fsError("Timeout", ws.capability, display, "The call was cancelled.");
+    const st = await lstat(dir.at(name)).catch(() => undefined);
+    if (!st) continue;
+    if (st.isDirectory() && depth >= MAX_DEPTH)
+      throw fsError(
+        "TooLarge",
+        ws.capability,
+        display,
+        `The tree is deeper than ${MAX_DEPTH} levels.`,
+      );
+    yield { name, st };
+  }
+}
+
 interface ListInputs {
   path?: string;
   recursive?: boolean;
@@ -126,19 +153,8 @@ export async function openSubdir(
  */
 async function emptyTree(ws: Workspace, dir: Dir, display: string, depth: number): Promise<number> {
   let removed = 0;
-  for (const name of await readdir(dir.self)) {
-    if (ws.ctx.signal.aborted)
-      throw fsError("Timeout", ws.capability, display, "The call was cancelled.");
-    const st = await lstat(dir.at(name)).catch(() => undefined);
-    if (!st) continue;
+  for await (const { name, st } of treeLevel(ws, dir, display, depth)) {
     if (st.isDirectory()) {
-      if (depth >= MAX_DEPTH)
-        throw fsError(
-          "TooLarge",
-          ws.capability,
-          display,
-          `The tree is deeper than ${MAX_DEPTH} levels.`,
-        );
       const sub = await openSubdir(ws, dir, name, st);
       if (sub) {
         try {
