@@ -41,6 +41,32 @@ export function defaultManifest(): ManifestObject {
 }
 
 /** Give every listener a free port so tests never collide with each other or a running appliance. */
+/**
+ * The manifest plus a program required for readiness that never runs (`/bin/false`), so the
+ * seal waits for it until `sealTimeoutS` passes.
+ */
+export function withProgramThatNeverRuns(
+  m: ManifestObject,
+  sealTimeoutS: number,
+  startretries: number,
+): ManifestObject {
+  return {
+    ...m,
+    programs: {
+      ...m.programs,
+      never: {
+        command: "/bin/false",
+        priority: 50,
+        required_for_readiness: true,
+        startsecs: 1,
+        startretries,
+        autorestart: false,
+      },
+    },
+    appliance: { ...m.appliance, seal_timeout_s: sealTimeoutS },
+  };
+}
+
 export async function withFreePorts(m: ManifestObject): Promise<ManifestObject> {
   const [gw, ws, api, dash, proxy, metrics] = await freePorts(6);
   return {

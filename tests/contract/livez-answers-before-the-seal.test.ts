@@ -9,6 +9,7 @@ import {
   start,
   waitFor,
   withFreePorts,
+  withProgramThatNeverRuns,
 } from "./harness.js";
 
 for (const mode of MODES) {
@@ -17,20 +18,8 @@ for (const mode of MODES) {
       const why = await imageUnavailable();
       if (why) return t.skip(why);
     }
-    const m = await withFreePorts(defaultManifest());
     // A required program that never starts holds the seal back for the whole test.
-    m.programs = {
-      ...m.programs,
-      never: {
-        command: "/bin/false",
-        priority: 50,
-        required_for_readiness: true,
-        startsecs: 1,
-        startretries: 0,
-        autorestart: false,
-      },
-    };
-    m.appliance = { ...m.appliance, seal_timeout_s: 600 };
+    const m = withProgramThatNeverRuns(await withFreePorts(defaultManifest()), 600, 0);
     const a = await start(mode, m);
     t.after(a.cleanup);
     const port = portOf(m, "gateway");

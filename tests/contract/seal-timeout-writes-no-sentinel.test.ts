@@ -8,6 +8,7 @@ import {
   start,
   waitFor,
   withFreePorts,
+  withProgramThatNeverRuns,
 } from "./harness.js";
 
 for (const mode of MODES) {
@@ -16,19 +17,7 @@ for (const mode of MODES) {
       const why = await imageUnavailable();
       if (why) return t.skip(why);
     }
-    const m = await withFreePorts(defaultManifest());
-    m.programs = {
-      ...m.programs,
-      never: {
-        command: "/bin/false",
-        priority: 50,
-        required_for_readiness: true,
-        startsecs: 1,
-        startretries: 1,
-        autorestart: false,
-      },
-    };
-    m.appliance = { ...m.appliance, seal_timeout_s: 6 };
+    const m = withProgramThatNeverRuns(await withFreePorts(defaultManifest()), 6, 1);
     const a = await start(mode, m);
     t.after(a.cleanup);
     const line = await waitFor(
