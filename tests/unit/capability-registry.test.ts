@@ -18,6 +18,7 @@ import {
 } from "../../src/capabilities/index.js";
 import { Counter, Histogram, KruxError, createRegistry } from "../../src/core/index.js";
 import { REPO, tempDir } from "../helpers/repo.js";
+import { RECOVERY_ACTIONS } from "../helpers/recovery-actions.js";
 
 const DIR = path.join(REPO, "config", "capabilities");
 
@@ -70,20 +71,6 @@ const THE_47 = [
   "comms.receive",
   "comms.subscribe",
   "comms.publish",
-];
-
-const RECOVERY_ACTIONS = [
-  "retry",
-  "retry_later",
-  "fix_inputs",
-  "reduce_scope",
-  "increase_timeout",
-  "check_path",
-  "check_state",
-  "use_other_capability",
-  "request_approval",
-  "wait_for_approval",
-  "ask_operator",
 ];
 
 const fileOf = (name: string): string => {

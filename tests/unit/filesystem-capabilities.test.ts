@@ -24,6 +24,7 @@ import { Ajv, type ValidateFunction } from "ajv";
 import YAML from "yaml";
 import { createFilesystemHandlers } from "../../src/capabilities/filesystem/index.js";
 import { REPO } from "../helpers/repo.js";
+import { RECOVERY_ACTIONS } from "../helpers/recovery-actions.js";
 
 const NAMES = [
   "read",
@@ -36,19 +37,6 @@ const NAMES = [
   "mkdir",
   "copy",
   "watch",
-];
-const RECOVERY_ACTIONS = [
-  "retry",
-  "retry_later",
-  "fix_inputs",
-  "reduce_scope",
-  "increase_timeout",
-  "check_path",
-  "check_state",
-  "use_other_capability",
-  "request_approval",
-  "wait_for_approval",
-  "ask_operator",
 ];
 
 interface Definition {

@@ -32,6 +32,7 @@ import {
 } from "../../src/capabilities/index.js";
 import { KruxError } from "../../src/core/index.js";
 import { REPO } from "../helpers/repo.js";
+import { RECOVERY_ACTIONS } from "../helpers/recovery-actions.js";
 
 // ---------------------------------------------------------------------------------------------
 // A test egress client. It behaves like the proxy client: it cuts bodies at max_body_bytes, streams
@@ -183,19 +184,6 @@ const NAMES = [
   "network.download",
   "network.dns_lookup",
   "network.port_check",
-];
-const RECOVERY_ACTIONS = [
-  "retry",
-  "retry_later",
-  "fix_inputs",
-  "reduce_scope",
-  "increase_timeout",
-  "check_path",
-  "check_state",
-  "use_other_capability",
-  "request_approval",
-  "wait_for_approval",
-  "ask_operator",
 ];
 
 function def(name: string): CapabilityDefinition {

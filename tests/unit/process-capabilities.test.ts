@@ -20,21 +20,9 @@ import {
 } from "../../src/capabilities/index.js";
 import { PlainLauncher } from "../helpers/plain-launcher.js";
 import { REPO } from "../helpers/repo.js";
+import { RECOVERY_ACTIONS } from "../helpers/recovery-actions.js";
 
 const DEFS = loadCapabilityDefinitions(path.join(REPO, "config", "capabilities"));
-const RECOVERY_ACTIONS = [
-  "retry",
-  "retry_later",
-  "fix_inputs",
-  "reduce_scope",
-  "increase_timeout",
-  "check_path",
-  "check_state",
-  "use_other_capability",
-  "request_approval",
-  "wait_for_approval",
-  "ask_operator",
-];
 
 let base: string;
 let ws: string;
