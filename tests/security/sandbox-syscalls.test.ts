@@ -23,7 +23,6 @@ import { REPO } from "../helpers/repo.js";
 
 const HELPER = path.join(REPO, "native", "build", "kruxos-sandbox");
 const BUILT_PROBE = path.join(REPO, "native", "build", "probes", "syscall-probe");
-const PROBE_SOURCE = path.join(REPO, "native", "probes", "syscall-probe.c");
 const INSIDE_PROBE = "/workspace/syscall-probe";
 
 /** The identity inside, and the unprivileged host uid a root caller maps it to (SPEC §8). */
@@ -215,16 +214,6 @@ async function assertWorks(name: string): Promise<void> {
   assert.equal(run.code, 1, `probe exit code\n${describeRun(run)}`);
 }
 
-function compileProbe(into: string): string | undefined {
-  const out = path.join(into, "syscall-probe-built");
-  const r = spawnSync(
-    "cc",
-    ["-std=c11", "-O2", "-Wall", "-Wextra", "-D_GNU_SOURCE", "-o", out, PROBE_SOURCE],
-    { encoding: "utf8" },
-  );
-  return r.status === 0 ? out : undefined;
-}
-
 function listen(server: net.Server, where: number | string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -263,13 +252,12 @@ before(async () => {
   chmodSync(scratch, 0o755);
   workspace = path.join(scratch, "workspace");
   mkdirSync(workspace, { mode: 0o755 });
-  const probeBinary = existsSync(BUILT_PROBE) ? BUILT_PROBE : compileProbe(scratch);
-  if (probeBinary === undefined) {
-    skipReason = `no probe program: ${BUILT_PROBE} is not built and cc could not compile ${PROBE_SOURCE}`;
+  if (!existsSync(BUILT_PROBE)) {
+    skipReason = `no probe program: ${BUILT_PROBE} is not built (make -C native)`;
     return;
   }
   probeCopy = path.join(workspace, "syscall-probe");
-  copyFileSync(probeBinary, probeCopy);
+  copyFileSync(BUILT_PROBE, probeCopy);
   chmodSync(probeCopy, 0o755);
   if (process.getuid?.() === 0) {
     chownSync(workspace, SANDBOX_UID, SANDBOX_UID);
