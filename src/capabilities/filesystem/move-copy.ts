@@ -1,15 +1,7 @@
 // filesystem.move and filesystem.copy: two confined paths at once. Both refuse when the source or
 // the destination — or, for a directory, any path inside either — is mandatory-deny.
 import { constants, type Stats } from "node:fs";
-import {
-  link,
-  mkdir,
-  open,
-  lstat,
-  rename,
-  unlink,
-  type FileHandle,
-} from "node:fs/promises";
+import { link, mkdir, open, lstat, rename, unlink, type FileHandle } from "node:fs/promises";
 import { checkDenyBoth, handler } from "./common.js";
 import {
   adopt,
