@@ -371,7 +371,9 @@ test("a fork bomb is contained by the process limit and the gateway stays health
 
 test("a memory bomb is contained by the memory limit", async (t) => {
   if (guard(t)) return;
-  const r = await run("x=$(head -c 600000000 /dev/zero | tr '\\\\0' a); echo ${#x}", {
+  // The shell drops NUL bytes from $(…), so the zeros must become bytes it keeps (tr '\0' a);
+  // untranslated, the string stays empty and the bomb never allocates anything.
+  const r = await run("x=$(head -c 600000000 /dev/zero | tr '\\0' a); echo ${#x}", {
     timeout_s: 20,
   });
   const d = r.result?.data as RunData | undefined;
