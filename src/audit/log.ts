@@ -9,34 +9,40 @@
 // - The ts never goes backwards (a clock step back is clamped to the previous record's ts), so the
 //   daily files, sorted by name, are always in chain order.
 //
-// Torn tail decision: if the newest daily file ends inside a record (a crash mid-write), or the
-// keyed checkpoints name a seq past the end of the log, `open` succeeds but every append is refused
-// with AuditUnavailable and health is failing. Nothing is cut silently: a tail we did not write to
-// completion might also be a tail someone cut. `verifyAudit` reports it as `truncated`, and an
-// operator runs `repairTornTail`, which moves the partial bytes into a quarantine file beside the
-// log, truncates, and appends an `operator.action` record saying so — the repair is itself audited.
+// Torn tail decision: a newest daily file that ends inside a record, when that is the only thing
+// wrong, is what a crash mid-write leaves (kill -9, OOM). `open` moves the partial bytes into a
+// quarantine file beside the log, truncates, and writes an `audit.tail_repaired` record first, so
+// the appliance comes back by itself and the cut is in the chain. Anything else — a damaged frame,
+// a damaged last record, keyed checkpoints naming a seq past the end of the log — is evidence, not
+// a crash: `open` succeeds but every append is refused with AuditUnavailable and health is failing
+// until an operator looks (`repairTornTail` is the operator's tool for a tear left behind).
 //
 // Fail modes, on a write or fsync failure: "halt" rejects the failing appends and everything queued
-// behind them (the head rolls back to the last record on disk, so no gap is ever written) and is
-// failing until a later write succeeds; "degrade" keeps the records, in order, in a bounded ring,
+// behind them (the head rolls back to the last record on disk, so no gap is ever written), then
+// refuses every append at once while a background probe, backing off, tries to write an
+// `audit.halted` record; once it lands, an `audit.resumed` record follows and appends go on — the
+// outage is one record pair in the chain. "degrade" keeps the records, in order, in a bounded ring,
 // resolves their appends with `written: false`, and retries on the next append and on a timer. A
 // full ring rejects new appends — records are never dropped.
 import { constants, type FileHandle, open } from "node:fs/promises";
 import {
   closeSync,
+  existsSync,
+  fstatSync,
   fsyncSync,
   ftruncateSync,
   mkdirSync,
   openSync,
   readSync,
-  statSync,
 } from "node:fs";
 import path from "node:path";
 import {
   Counter,
+  Gauge,
   Histogram,
   KruxError,
   type ComponentHealth,
+  type HealthStatus,
   type Logger,
   type Registry,
   writeFileAtomic,
@@ -75,8 +81,17 @@ export interface AuditLogOptions {
   readonly checkpointIntervalMs?: number;
   /** Records kept in memory while writes fail, in degrade mode (default 10,000). */
   readonly ringSize?: number;
-  /** How often a failing writer retries on its own (default 1 s). */
+  /** How often a failing writer retries on its own, in degrade mode (default 1 s). */
   readonly retryIntervalMs?: number;
+  /** Halt mode: a halted writer first retries this long after the failure (default 100 ms)… */
+  readonly haltRetryStartMs?: number;
+  /** …and each failed retry doubles the wait, up to this bound (default 2 s). */
+  readonly haltRetryMaxMs?: number;
+  /**
+   * Called when `health().status` changes (not for the status at open), so /ready can follow at
+   * once. Called synchronously from the writer: keep it cheap. A throw is logged and ignored.
+   */
+  readonly onHealthChange?: (status: HealthStatus) => void;
   /** How long a non-durable record may sit in the page cache before an fsync (default 1 s). */
   readonly syncIntervalMs?: number;
   /** Index rows are committed in batches at least this often (default 250 ms). */
@@ -110,6 +125,8 @@ interface Pending {
   readonly frame: Buffer;
   readonly file: string;
   readonly durable: boolean;
+  /** Written by the writer itself (tail repair, outage records), not for a caller. */
+  readonly recovery: boolean;
   readonly started: number;
   settled: boolean;
   readonly resolve: (r: AppendResult) => void;
@@ -123,10 +140,31 @@ interface Blocked {
   readonly offset?: number;
 }
 
+/** A halted writer (halt mode, a write failure noted): what the recovery records will say. */
+interface Halt {
+  /** When the failure was noted (ISO). */
+  readonly since: string;
+  /** The failure, bounded: it goes into the halted record. */
+  readonly reason: string;
+  /** Appends turned away at once while halted. */
+  refused: number;
+  /** Appends whose write failed (the one that halted the writer and any queued behind it). */
+  failed: number;
+  /** Wait before the next retry. */
+  delayMs: number;
+  /** The halted record is on disk; only the resumed record is left to write. */
+  haltedWritten: boolean;
+  /** Records the recovery writes before the halted one (an open-time repair record that failed). */
+  readonly owed: AuditEntry[];
+}
+
+const MAX_REASON_CHARS = 256;
+
 interface AuditMetrics {
   readonly records: Counter<"kind">;
   readonly appendSeconds: Histogram<string>;
   readonly failures: Counter<string>;
+  readonly halted: Gauge<string>;
 }
 
 function metricsOn(registry: Registry | undefined): AuditMetrics | undefined {
@@ -155,6 +193,13 @@ function metricsOn(registry: Registry | undefined): AuditMetrics | undefined {
       new Counter({
         name: "kruxos_audit_write_failures_total",
         help: "Failed audit writes (log, fsync or checkpoint).",
+        registers: [registry],
+      }),
+    halted:
+      existing<Gauge<string>>("kruxos_audit_halted") ??
+      new Gauge({
+        name: "kruxos_audit_halted",
+        help: "1 while the audit writer is halted (halt mode, writes failing, appends refused).",
         registers: [registry],
       }),
   };
@@ -191,7 +236,12 @@ export class AuditLog {
   private drainScheduled = false;
   private lock: Promise<unknown> = Promise.resolve();
   private failure: { message: string; since: string } | undefined;
+  /** Set only in halt mode, from the failure until the resumed record is written. */
+  private halt: Halt | undefined;
   private closed = false;
+  private blocked: Blocked | undefined;
+  /** The status onHealthChange last reported (or the one at open). */
+  private status: HealthStatus;
 
   private lastCheckpoint: { seq: number; at: number };
   private indexRows: IndexRow[] = [];
@@ -213,14 +263,35 @@ export class AuditLog {
     this.file = recovered.file;
     this.blocked = recovered.blocked;
     this.lastCheckpoint = { seq: recovered.checkpointSeq, at: performance.now() };
+    this.status = this.statusNow();
   }
 
-  private blocked: Blocked | undefined;
-
-  /** Open (or create) the log in `dir`, recovering the head from the newest daily files. */
+  /**
+   * Open (or create) the log in `dir`, recovering the head from the newest daily files. A tail torn
+   * by a crash, and nothing else wrong, is cut here (see the file header).
+   */
   static async open(dir: string, opts: AuditLogOptions = {}): Promise<AuditLog> {
     mkdirSync(dir, { recursive: true, mode: 0o750 });
-    const recovered = recover(dir);
+    let recovered = recover(dir);
+    let cut: QuarantinedTail | undefined;
+    if (recovered.crashTear) {
+      const { file, offset } = recovered.crashTear;
+      try {
+        // Cut to the last whole record, which is where the recovered head and file already end.
+        cut = quarantineTornTail(dir, file, offset);
+      } catch (err) {
+        // Not cut (a read-only or failing disk): refuse appends, as for any tail not vouched for.
+        recovered = {
+          ...recovered,
+          blocked: {
+            reason: "torn_tail",
+            detail: `${file} at offset ${offset}: could not be cut: ${(err as Error).message}`,
+            file,
+            offset,
+          },
+        };
+      }
+    }
     let index: AuditIndex | undefined;
     try {
       index = AuditIndex.open(dir);
@@ -238,7 +309,29 @@ export class AuditLog {
         "audit log tail is not intact; appends refused until an operator repairs it",
       );
     log.startTimers();
+    if (cut) await log.recordTailRepair(cut);
     return log;
+  }
+
+  /** The first record of a session that found a crash-torn tail: what was cut, where it went. */
+  private async recordTailRepair(cut: QuarantinedTail): Promise<void> {
+    this.logger?.warn(
+      { event: "AuditTailRepaired", ...cut },
+      "audit log ended inside a record (a crash mid-write); partial bytes quarantined",
+    );
+    const entry: AuditEntry = { kind: "audit.tail_repaired", detail: { ...cut } };
+    const done = this.enqueue(entry, true, true);
+    this.kick();
+    try {
+      await done;
+    } catch (err) {
+      // The cut is made and cannot be undone: its record is owed to the chain, not dropped.
+      if (!this.halt) {
+        await this.close().catch(() => undefined);
+        throw err;
+      }
+      this.halt.owed.push(entry);
+    }
   }
 
   /** The chain's head: the last record assigned a seq (written or about to be). */
@@ -256,6 +349,7 @@ export class AuditLog {
       head_seq: this.assigned.seq,
       written_seq: this.written.seq,
       ring: this.failure ? this.pending.length : 0,
+      ...(this.halt && { refused: this.halt.refused }),
     };
     if (this.blocked)
       return {
@@ -269,13 +363,30 @@ export class AuditLog {
       return {
         name: "audit",
         status: this.failMode === "halt" ? "failing" : "degraded",
-        detail:
-          this.failMode === "halt"
-            ? `audit writes failing since ${this.failure.since}: ${this.failure.message}`
-            : `audit writes failing since ${this.failure.since}; ${this.pending.length} records held in memory: ${this.failure.message}`,
+        detail: this.halt
+          ? `audit writes halted since ${this.halt.since}, ${this.halt.refused} appends refused, retrying: ${this.failure.message}`
+          : `audit writes failing since ${this.failure.since}; ${this.pending.length} records held in memory: ${this.failure.message}`,
         facts,
       };
     return { name: "audit", status: "ok", facts };
+  }
+
+  private statusNow(): HealthStatus {
+    if (this.blocked || this.closed) return "failing";
+    if (this.failure) return this.failMode === "halt" ? "failing" : "degraded";
+    return "ok";
+  }
+
+  /** Tell onHealthChange if the status flipped since it was last told. */
+  private healthMayHaveChanged(): void {
+    const status = this.statusNow();
+    if (status === this.status) return;
+    this.status = status;
+    try {
+      this.opts.onHealthChange?.(status);
+    } catch (err) {
+      this.logger?.warn({ event: "AuditHealthListenerFailed", err }, "onHealthChange threw");
+    }
   }
 
   /** Record `entry`; see the file header for what resolving means in each mode. */
@@ -291,6 +402,16 @@ export class AuditLog {
     const problem = entryProblem(entry);
     if (problem)
       return Promise.reject(new KruxError("InternalError", `invalid audit entry: ${problem}`));
+    if (this.halt) {
+      // Nothing may slip in ahead of the outage's records: refused without touching the disk.
+      this.halt.refused++;
+      return Promise.reject(
+        unavailable(`audit writes halted since ${this.halt.since}: ${this.halt.reason}`, {
+          reason: "write_failed",
+          halted_since: this.halt.since,
+        }),
+      );
+    }
     if (this.failMode === "degrade" && this.failure && this.pending.length >= this.ringSize()) {
       this.metrics?.failures.inc();
       return Promise.reject(
@@ -300,6 +421,13 @@ export class AuditLog {
         }),
       );
     }
+    const result = this.enqueue(entry, opts.durable === true, false);
+    this.kick();
+    return result;
+  }
+
+  /** Assign the next seq to `entry` and queue it; the caller starts (or is) the drain. */
+  private enqueue(entry: AuditEntry, durable: boolean, recovery: boolean): Promise<AppendResult> {
     const ts = new Date(Math.max(this.now(), Date.parse(this.assigned.ts) || 0)).toISOString();
     const body = {
       ...entry,
@@ -316,13 +444,13 @@ export class AuditLog {
         record,
         frame: bytes,
         file: dailyFileName(ts),
-        durable: opts.durable === true,
+        durable,
+        recovery,
         started: performance.now(),
         settled: false,
         resolve,
         reject,
       });
-      this.kick();
     });
   }
 
@@ -349,6 +477,10 @@ export class AuditLog {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    // A closed log is not halted any more, it is closed (health says so).
+    if (this.halt) this.metrics?.halted.set(0);
+    this.healthMayHaveChanged();
     let lost = 0;
     await this.exclusive(async () => {
       await this.drainOnce();
@@ -519,7 +651,8 @@ export class AuditLog {
   private onWritten(batch: readonly Pending[], file: string, offsets: readonly number[]): void {
     const last = batch[batch.length - 1] as Pending;
     this.written = { seq: last.record.seq, hash: last.record.hash };
-    if (this.failure) {
+    // A halted writer recovers only through its resumed record (`probe`).
+    if (this.failure && !this.halt) {
       this.logger?.info(
         { event: "AuditWritesRecovered", since: this.failure.since, seq: this.written.seq },
         "audit writes recovered",
@@ -527,6 +660,7 @@ export class AuditLog {
       this.failure = undefined;
       if (this.retryTimer) clearTimeout(this.retryTimer);
       this.retryTimer = undefined;
+      this.healthMayHaveChanged();
     }
     batch.forEach((p, i) => {
       this.metrics?.records.inc({ kind: p.record.kind });
@@ -543,11 +677,41 @@ export class AuditLog {
   private noteFailure(err: unknown, what: string): void {
     this.metrics?.failures.inc();
     const message = `${what}: ${(err as Error).message ?? String(err)}`;
-    this.failure ??= { message, since: new Date(this.now()).toISOString() };
+    if (this.failMode === "degrade") {
+      this.failure ??= { message, since: new Date(this.now()).toISOString() };
+      this.logger?.error(
+        { event: "AuditWriteFailed", err, fail_mode: this.failMode },
+        "audit write failed",
+      );
+      this.healthMayHaveChanged();
+      return;
+    }
+    if (this.halt) {
+      // One error line per outage; the retries' failures are only the metric and this.
+      this.logger?.debug(
+        { event: "AuditHaltRetryFailed", err, retry_delay_ms: this.halt.delayMs },
+        "audit write still failing",
+      );
+      return;
+    }
+    const since = new Date(this.now()).toISOString();
+    this.failure = { message, since };
+    this.halt = {
+      since,
+      reason: message.slice(0, MAX_REASON_CHARS),
+      refused: 0,
+      failed: 0,
+      delayMs: Math.max(0, this.opts.haltRetryStartMs ?? 100),
+      haltedWritten: false,
+      owed: [],
+    };
+    this.metrics?.halted.set(1);
     this.logger?.error(
-      { event: "AuditWriteFailed", err, fail_mode: this.failMode },
-      "audit write failed",
+      { event: "AuditHalted", err, since },
+      "audit writes failing; appends refused until the log can be written again",
     );
+    this.healthMayHaveChanged();
+    this.scheduleProbe();
   }
 
   private async onWriteFailure(err: unknown): Promise<void> {
@@ -555,8 +719,9 @@ export class AuditLog {
     const fh = this.fh;
     this.fh = undefined;
     await fh?.close().catch(() => undefined);
-    if (this.failMode === "halt") {
+    if (this.halt) {
       const rejected = this.pending.splice(0);
+      this.halt.failed += rejected.filter((p) => !p.recovery).length;
       // Nothing after the last record on disk was written: the chain continues from there.
       this.assigned = { ...this.written, ts: this.assigned.ts };
       const e = unavailable(
@@ -582,6 +747,85 @@ export class AuditLog {
       }, this.opts.retryIntervalMs ?? 1000);
       this.retryTimer.unref();
     }
+  }
+
+  private scheduleProbe(): void {
+    const halt = this.halt;
+    if (!halt || this.closed || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.exclusive(() => this.probe()).catch(() => undefined);
+    }, halt.delayMs);
+    this.retryTimer.unref();
+  }
+
+  /**
+   * A halted writer's retry, under the lock: write what is owed, then the halted record, then the
+   * resumed record, each durably; a step that fails is retried, alone, after a longer wait.
+   * Appends stay refused until the last step is on disk, so the pair is adjacent in the chain.
+   */
+  private async probe(): Promise<void> {
+    const halt = this.halt;
+    if (!halt || this.closed) return;
+    let ok = true;
+    while (ok && halt.owed.length > 0) {
+      ok = await this.writeRecovery(halt.owed[0] as AuditEntry);
+      if (ok) halt.owed.shift();
+    }
+    if (ok && !halt.haltedWritten) {
+      ok = await this.writeRecovery({
+        kind: "audit.halted",
+        detail: {
+          since: halt.since,
+          reason: halt.reason,
+          refused: halt.refused,
+          failed: halt.failed,
+        },
+      });
+      halt.haltedWritten = ok;
+    }
+    const resumedAt = new Date(this.now()).toISOString();
+    const outageMs = Math.max(0, Date.parse(resumedAt) - Date.parse(halt.since));
+    if (ok)
+      ok = await this.writeRecovery({
+        kind: "audit.resumed",
+        detail: {
+          halted_since: halt.since,
+          resumed_at: resumedAt,
+          outage_ms: outageMs,
+          refused: halt.refused,
+          failed: halt.failed,
+        },
+      });
+    if (!ok) {
+      halt.delayMs = Math.min(Math.max(1, halt.delayMs * 2), this.opts.haltRetryMaxMs ?? 2000);
+      this.scheduleProbe();
+      return;
+    }
+    this.halt = undefined;
+    this.failure = undefined;
+    this.metrics?.halted.set(0);
+    this.logger?.info(
+      {
+        event: "AuditResumed",
+        halted_since: halt.since,
+        outage_ms: outageMs,
+        refused: halt.refused,
+        seq: this.written.seq,
+      },
+      "audit writes resumed",
+    );
+    this.healthMayHaveChanged();
+  }
+
+  /** One durable record of the writer's own; true once it is on disk. Runs under the lock. */
+  private async writeRecovery(entry: AuditEntry): Promise<boolean> {
+    const written = this.enqueue(entry, true, true).then(
+      () => true,
+      () => false,
+    );
+    await this.drainOnce();
+    return written;
   }
 
   /** A keyed checkpoint at the last written record, once that record is durable. */
@@ -623,13 +867,19 @@ interface Recovered {
   readonly head: { seq: number; hash: string; ts: string };
   readonly file: { name: string; size: number } | undefined;
   readonly blocked: Blocked | undefined;
+  /** A crash-shaped tear ending the newest file, when nothing else is wrong: open cuts it. */
+  readonly crashTear: { readonly file: string; readonly offset: number } | undefined;
   readonly checkpointSeq: number;
 }
 
-/** The head from the newest daily file that holds a record; the newest file's tail is checked. */
+/**
+ * The head from the newest daily file that holds a record; the newest file's tail is checked. The
+ * head and file are those of the last whole record, so they stay right once a tear is cut.
+ */
 function recover(dir: string): Recovered {
   const files = listDailyFiles(dir);
-  let blocked: Blocked | undefined;
+  const problems: Blocked[] = [];
+  let torn: { file: string; offset: number } | undefined;
   let head = { seq: 0, hash: GENESIS_HASH, ts: new Date(0).toISOString() };
   let file: { name: string; size: number } | undefined;
   for (let i = files.length - 1; i >= 0; i--) {
@@ -641,22 +891,24 @@ function recover(dir: string): Recovered {
       else last = item;
     }
     // Only the newest file can end mid-record after a crash; older tears are verify's business.
-    if (tear && i === files.length - 1)
-      blocked = {
+    if (tear && i === files.length - 1) {
+      problems.push({
         reason: tear.kind === "torn" ? "torn_tail" : "damaged_tail",
         detail: `${name} at offset ${tear.offset}: ${tear.detail}`,
         file: name,
         offset: tear.offset,
-      };
+      });
+      if (tear.kind === "torn") torn = { file: name, offset: tear.offset };
+    }
     if (!last) continue;
     const decoded = decodeRecord(last.bytes);
     if (!decoded.ok) {
-      blocked ??= {
+      problems.push({
         reason: "damaged_tail",
         detail: `${name} at offset ${last.offset}: last record ${decoded.problem}`,
         file: name,
         offset: last.offset,
-      };
+      });
       break;
     }
     head = { seq: decoded.record.seq, hash: decoded.record.hash, ts: decoded.record.ts };
@@ -667,11 +919,22 @@ function recover(dir: string): Recovered {
   for (const line of readCheckpoints(dir))
     if (line.ok) checkpointSeq = Math.max(checkpointSeq, line.checkpoint.seq);
   if (checkpointSeq > head.seq)
-    blocked ??= {
+    problems.push({
       reason: "truncated",
       detail: `a keyed checkpoint covers seq ${checkpointSeq} but the log ends at seq ${head.seq}`,
-    };
-  return { head, file, blocked, checkpointSeq: Math.min(checkpointSeq, head.seq) };
+    });
+  // A tear alone is what a crash leaves; a tear beside anything else is evidence to keep as found,
+  // and the other problem is the one to name.
+  const crashOnly = torn !== undefined && problems.length === 1;
+  return {
+    head,
+    file,
+    blocked: crashOnly
+      ? undefined
+      : (problems.find((p) => p.reason !== "torn_tail") ?? problems[0]),
+    crashTear: crashOnly ? torn : undefined,
+    checkpointSeq: Math.min(checkpointSeq, head.seq),
+  };
 }
 
 /** Bring the derived index level with the log: drop rows past the head, add missing ones. */
@@ -706,10 +969,48 @@ export interface TornTailRepair {
   readonly seq: number;
 }
 
+interface QuarantinedTail {
+  readonly file: string;
+  readonly offset: number;
+  readonly bytes: number;
+  readonly quarantine: string;
+}
+
 /**
- * The operator's answer to a torn tail: keep the partial bytes in `<file>.torn-<offset>`, cut the
- * file back to its last whole record, and append an `operator.action` record naming what was cut.
- * Refuses anything but a crash-shaped tear (a damaged frame or a truncated log is evidence).
+ * Keep the bytes of `file` from `offset` on in `<file>.torn-<offset>` beside it (a `.N` suffix if
+ * an earlier cut at the same offset is already kept), then cut the file back to `offset`; all of it
+ * durable before returning. Shared by `open` (a crash-torn tail) and `repairTornTail` (operator).
+ */
+function quarantineTornTail(dir: string, file: string, offset: number): QuarantinedTail {
+  const full = path.join(dir, file);
+  let quarantine = `${file}.torn-${offset}`;
+  for (let n = 2; existsSync(path.join(dir, quarantine)); n++)
+    quarantine = `${file}.torn-${offset}.${n}`;
+  const fd = openSync(full, "r+");
+  let bytes: number;
+  try {
+    bytes = fstatSync(fd).size - offset;
+    const partial = Buffer.alloc(bytes);
+    for (let at = 0; at < bytes;) {
+      const n = readSync(fd, partial, at, bytes - at, offset + at);
+      if (n === 0) throw new Error(`${file} shrank while its torn tail was being kept`);
+      at += n;
+    }
+    writeFileAtomic(path.join(dir, quarantine), partial, 0o640);
+    ftruncateSync(fd, offset);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  fsyncDir(dir);
+  return { file, offset, bytes, quarantine };
+}
+
+/**
+ * The operator's answer to a torn tail that `open` left in place (a tool opened the log, or the
+ * tear came with other damage that an operator has now judged): quarantine the partial bytes as
+ * `open` would, and append an `operator.action` record naming what was cut. Refuses anything but a
+ * crash-shaped tear (a damaged frame or a truncated log is evidence).
  */
 export async function repairTornTail(
   dir: string,
@@ -731,37 +1032,18 @@ export async function repairTornTail(
         offset: tear.offset,
       },
     );
-  const full = path.join(dir, name);
-  const size = statSync(full).size;
-  const quarantine = `${name}.torn-${tear.offset}`;
-  const partial = Buffer.alloc(size - tear.offset);
-  const fd = openSync(full, "r+");
-  try {
-    readSync(fd, partial, 0, partial.length, tear.offset);
-    writeFileAtomic(path.join(dir, quarantine), partial, 0o640);
-    ftruncateSync(fd, tear.offset);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  fsyncDir(dir);
+  const cut = quarantineTornTail(dir, name, tear.offset);
   const log = await AuditLog.open(dir, opts);
   try {
     const r = await log.append(
       {
         kind: "operator.action",
         actor,
-        detail: {
-          action: "audit.repair_torn_tail",
-          file: name,
-          offset: tear.offset,
-          bytes: size - tear.offset,
-          quarantine,
-        },
+        detail: { action: "audit.repair_torn_tail", ...cut },
       },
       { durable: true },
     );
-    return { file: name, offset: tear.offset, bytes: size - tear.offset, quarantine, seq: r.seq };
+    return { ...cut, seq: r.seq };
   } finally {
     await log.close();
   }

@@ -28,6 +28,11 @@ export const AUDIT_KINDS = [
   "vault.access",
   "vault.rotate",
   "operator.action",
+  "peer.violation",
+  "refusal.summary",
+  "audit.halted",
+  "audit.resumed",
+  "audit.tail_repaired",
 ] as const;
 
 export type AuditKind = (typeof AUDIT_KINDS)[number];

@@ -23,17 +23,22 @@ import {
   tailAudit,
   verifyAudit,
   type AuditEntry,
+  type AuditLogOptions,
   type AuditRecord,
 } from "../../src/audit/index.js";
-import { KruxError } from "../../src/core/index.js";
+import { KruxError, createLogger, type Logger } from "../../src/core/index.js";
 import { tempDir } from "../helpers/repo.js";
 
 const KEY = Buffer.alloc(32, 7);
 
 /** Wait (generously: shared CI hosts stall) until `cond` holds. */
-async function eventually(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+async function eventually(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  ms = 5000,
+): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -104,6 +109,24 @@ function decodeMap(buf: Buffer): Record<string, unknown> {
   const v = item();
   assert.equal(i, buf.length, "one item per frame");
   return v as Record<string, unknown>;
+}
+
+/** A logger whose lines the test reads back. */
+function capturedLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger({
+    program: "test",
+    level: "debug",
+    destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
+  });
+  return { logger, lines };
+}
+
+function isUnavailable(reason?: string): (e: unknown) => boolean {
+  return (e) =>
+    e instanceof KruxError &&
+    e.code === "AuditUnavailable" &&
+    (reason === undefined || (e.data as { reason?: unknown } | undefined)?.reason === reason);
 }
 
 function entry(i: number): AuditEntry {
@@ -256,7 +279,7 @@ test("the head is recovered when the log is reopened and the chain continues fro
   }
 });
 
-test("a torn last record refuses appends until an operator repairs it, and the repair is audited", async () => {
+test("a crash-torn last record is cut at open, kept beside the log, and the cut is the session's first record", async () => {
   const { dir, cleanup } = tempDir("kruxos-audit-");
   try {
     const c = clock("2025-03-05T08:00:00.000Z");
@@ -266,17 +289,97 @@ test("a torn last record refuses appends until an operator repairs it, and the r
     const file = path.join(dir, "audit-2025-03-05.log");
     const whole = readFileSync(file);
     appendFileSync(file, whole.subarray(0, 30)); // a crash part-way through a fifth record
-    log = await AuditLog.open(dir, { now: c.now });
-    assert.equal(log.healthy(), false);
-    await assert.rejects(
-      log.append(entry(9)),
-      (e: unknown) => e instanceof KruxError && e.code === "AuditUnavailable",
+    const torn = await verifyAudit(dir);
+    assert.deepEqual(!torn.ok && [torn.class, torn.first_bad_seq], ["truncated", 5]);
+
+    const { logger, lines } = capturedLogger();
+    log = await AuditLog.open(dir, { now: c.now, logger });
+    assert.equal(log.healthy(), true, "no operator needed");
+    const quarantine = `audit-2025-03-05.log.torn-${whole.length}`;
+    assert.deepEqual(readFileSync(path.join(dir, quarantine)), whole.subarray(0, 30));
+    const repaired = readRecords(dir).at(-1)?.record;
+    assert.equal(repaired?.seq, 5);
+    assert.equal(repaired?.kind, "audit.tail_repaired");
+    assert.deepEqual(repaired?.detail, {
+      file: "audit-2025-03-05.log",
+      offset: whole.length,
+      bytes: 30,
+      quarantine,
+    });
+    assert.ok(
+      lines.some((l) => l.event === "AuditTailRepaired" && l.level === "warn"),
+      "the repair is logged as a warning",
     );
+    const r = await log.append(entry(9), { durable: true });
+    assert.equal(r.seq, 6);
     await log.close();
-    const v = await verifyAudit(dir);
-    assert.deepEqual(!v.ok && [v.class, v.first_bad_seq], ["truncated", 5]);
+    const after = await verifyAudit(dir);
+    assert.equal(after.ok && after.count, 6);
+  } finally {
+    cleanup();
+  }
+});
+
+test("a damaged tail, or a torn one the checkpoints say lost records, still refuses appends and is left as found", async () => {
+  const quarantined = (dir: string): string[] =>
+    readdirSync(dir).filter((n) => n.includes(".torn-"));
+  const damaged = tempDir("kruxos-audit-");
+  const cut = tempDir("kruxos-audit-");
+  try {
+    const c = clock("2025-03-06T08:00:00.000Z");
+    // An impossible length prefix after the last record: someone changed bytes.
+    let log = await AuditLog.open(damaged.dir, { now: c.now });
+    for (let i = 0; i < 4; i++) await log.append(entry(i));
+    await log.close();
+    const file = path.join(damaged.dir, "audit-2025-03-06.log");
+    appendFileSync(file, Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]));
+    const before = readFileSync(file);
+    log = await AuditLog.open(damaged.dir, { now: c.now });
+    assert.equal(log.health().status, "failing");
+    await assert.rejects(log.append(entry(9)), isUnavailable("damaged_tail"));
+    await log.close();
+    await assert.rejects(
+      repairTornTail(damaged.dir, "operator:alice", { now: c.now }),
+      isUnavailable("damaged_tail"),
+    );
+    assert.deepEqual(readFileSync(file), before);
+    assert.deepEqual(quarantined(damaged.dir), []);
+
+    // A crash-shaped tear, but a keyed checkpoint vouches for the record it cut into.
+    log = await AuditLog.open(cut.dir, { now: c.now, checkpointKey: KEY });
+    for (let i = 0; i < 4; i++) await log.append(entry(i));
+    await log.close(); // checkpoints seq 4
+    const cutFile = path.join(cut.dir, "audit-2025-03-06.log");
+    const whole = readFileSync(cutFile);
+    writeFileSync(cutFile, whole.subarray(0, whole.length - 5));
+    const cutBefore = readFileSync(cutFile);
+    log = await AuditLog.open(cut.dir, { now: c.now, checkpointKey: KEY });
+    assert.equal(log.health().status, "failing");
+    await assert.rejects(log.append(entry(9)), isUnavailable("truncated"));
+    await log.close();
+    assert.deepEqual(readFileSync(cutFile), cutBefore);
+    assert.deepEqual(quarantined(cut.dir), []);
+    const v = await verifyAudit(cut.dir, KEY);
+    assert.deepEqual(!v.ok && v.class, "truncated");
+  } finally {
+    damaged.cleanup();
+    cut.cleanup();
+  }
+});
+
+test("an operator can cut a torn tail before the log is opened, and the repair is audited under their name", async () => {
+  const { dir, cleanup } = tempDir("kruxos-audit-");
+  try {
+    const c = clock("2025-03-07T08:00:00.000Z");
+    const log = await AuditLog.open(dir, { now: c.now });
+    for (let i = 0; i < 4; i++) await log.append(entry(i));
+    await log.close();
+    const file = path.join(dir, "audit-2025-03-07.log");
+    const whole = readFileSync(file);
+    appendFileSync(file, whole.subarray(0, 30));
     const repaired = await repairTornTail(dir, "operator:alice", { now: c.now });
     assert.equal(repaired?.bytes, 30);
+    assert.equal(repaired?.seq, 5);
     assert.deepEqual(
       readFileSync(path.join(dir, repaired?.quarantine ?? "")),
       whole.subarray(0, 30),
@@ -286,6 +389,7 @@ test("a torn last record refuses appends until an operator repairs it, and the r
     const last = readRecords(dir).at(-1)?.record;
     assert.equal(last?.kind, "operator.action");
     assert.equal(last?.actor, "operator:alice");
+    assert.equal((last?.detail as { action?: unknown }).action, "audit.repair_torn_tail");
   } finally {
     cleanup();
   }
@@ -443,7 +547,7 @@ test("the index holds exactly the log's records and is rebuilt when lost", async
 async function logWithBlockedNextDay(
   dir: string,
   failMode: "halt" | "degrade",
-  extra: { ringSize?: number; registry?: Registry } = {},
+  extra: Omit<AuditLogOptions, "now" | "failMode"> = {},
 ): Promise<{ log: AuditLog; c: ReturnType<typeof clock>; unblock: () => void }> {
   const c = clock("2025-06-01T23:59:00.000Z");
   const log = await AuditLog.open(dir, { now: c.now, failMode, retryIntervalMs: 30, ...extra });
@@ -454,31 +558,172 @@ async function logWithBlockedNextDay(
   return { log, c, unblock: () => rmSync(blocked, { recursive: true }) };
 }
 
-test("halt: an append that cannot be written is rejected as AuditUnavailable and health fails", async () => {
+test("halt: the log recovers by itself once the disk is writable again, and the outage is one halted/resumed record pair", async () => {
   const { dir, cleanup } = tempDir("kruxos-audit-");
   try {
     const registry = new Registry();
-    const { log, unblock } = await logWithBlockedNextDay(dir, "halt", { registry });
-    await assert.rejects(
-      log.append(entry(3), { durable: true }),
-      (e: unknown) => e instanceof KruxError && e.code === "AuditUnavailable",
-    );
-    assert.equal(log.healthy(), false);
+    const { logger, lines } = capturedLogger();
+    const { log, unblock } = await logWithBlockedNextDay(dir, "halt", {
+      registry,
+      logger,
+      haltRetryStartMs: 10,
+      haltRetryMaxMs: 50,
+    });
+    await assert.rejects(log.append(entry(3), { durable: true }), isUnavailable("write_failed"));
     assert.equal(log.health().status, "failing");
     assert.equal(log.head().seq, 3, "nothing unwritten stays in the chain");
-    assert.match(await registry.metrics(), /^kruxos_audit_write_failures_total 1$/m);
+    // Refused at once while halted, whatever the retries are doing.
+    await assert.rejects(log.append(entry(4)), isUnavailable("write_failed"));
+    await assert.rejects(log.append(entry(5), { durable: true }), isUnavailable("write_failed"));
+    assert.equal(log.head().seq, 3);
+    let text = await registry.metrics();
+    assert.match(text, /^kruxos_audit_halted 1$/m);
+    assert.match(text, /^kruxos_audit_write_failures_total [1-9]\d*$/m);
+
     unblock();
-    const r = await log.append(entry(4), { durable: true });
-    assert.equal(r.seq, 4);
-    assert.equal(log.healthy(), true);
-    await log.close();
+    await eventually(() => log.healthy(), "the halted log to recover without any append");
+    const recs = readRecords(dir).map((x) => x.record);
+    assert.deepEqual(
+      recs.map((r) => [r.seq, r.kind]),
+      [
+        [1, "capability.intent"],
+        [2, "capability.result"],
+        [3, "auth.failure"],
+        [4, "audit.halted"],
+        [5, "audit.resumed"],
+      ],
+    );
+    const halted = recs[3]?.detail as Record<string, unknown>;
+    const resumed = recs[4]?.detail as Record<string, unknown>;
+    assert.equal(typeof halted.since, "string");
+    assert.ok(!Number.isNaN(Date.parse(halted.since as string)), "since is a time");
+    assert.match(halted.reason as string, /^write: /);
+    assert.equal(halted.refused, 2);
+    assert.equal(halted.failed, 1);
+    assert.equal(resumed.halted_since, halted.since);
+    assert.ok(!Number.isNaN(Date.parse(resumed.resumed_at as string)), "resumed_at is a time");
+    assert.equal(typeof resumed.outage_ms, "number");
+    assert.ok((resumed.outage_ms as number) >= 0);
+    assert.equal(resumed.refused, 2);
     const v = await verifyAudit(dir);
-    assert.equal(v.ok && v.count, 4);
-    const text = await registry.metrics();
-    assert.match(text, /^kruxos_audit_records_total\{kind="capability\.intent"\} 2$/m);
-    assert.match(text, /^kruxos_audit_append_seconds_count 4$/m);
+    assert.equal(v.ok && v.count, 5);
+
+    const r = await log.append(entry(6), { durable: true });
+    assert.equal(r.seq, 6);
+    text = await registry.metrics();
+    assert.match(text, /^kruxos_audit_halted 0$/m);
+    assert.match(text, /^kruxos_audit_records_total\{kind="audit\.halted"\} 1$/m);
+    await log.close();
+    assert.equal(lines.filter((l) => l.event === "AuditHalted").length, 1, "one line per outage");
+    assert.equal(lines.filter((l) => l.event === "AuditResumed").length, 1);
+    const after = await verifyAudit(dir);
+    assert.equal(after.ok && after.count, 6);
   } finally {
     cleanup();
+  }
+});
+
+test("halt: while the disk still refuses, the retries back off up to their bound and write nothing", async () => {
+  const { dir, cleanup } = tempDir("kruxos-audit-");
+  try {
+    const { logger, lines } = capturedLogger();
+    const { log, unblock } = await logWithBlockedNextDay(dir, "halt", {
+      logger,
+      haltRetryStartMs: 5,
+      haltRetryMaxMs: 40,
+    });
+    await assert.rejects(log.append(entry(3)), isUnavailable("write_failed"));
+    const retries = (): number[] =>
+      lines
+        .filter((l) => l.event === "AuditHaltRetryFailed")
+        .map((l) => l.retry_delay_ms as number);
+    await eventually(() => retries().length >= 6, "several failed retries");
+    assert.deepEqual(retries().slice(0, 6), [5, 10, 20, 40, 40, 40]);
+    assert.equal(log.health().status, "failing");
+    assert.equal(log.head().seq, 3);
+    assert.equal(log.health().facts?.written_seq, 3, "no retry left a record behind");
+    assert.equal(lines.filter((l) => l.event === "AuditHalted").length, 1);
+
+    unblock();
+    await eventually(() => log.healthy(), "the log to recover");
+    await log.close();
+    assert.deepEqual(
+      readRecords(dir).map((x) => x.record.kind),
+      ["capability.intent", "capability.result", "auth.failure", "audit.halted", "audit.resumed"],
+    );
+    const v = await verifyAudit(dir);
+    assert.equal(v.ok && v.count, 5);
+  } finally {
+    cleanup();
+  }
+});
+
+test("halt: a retry that lands the halted record but not the resumed one writes only the resumed record next", async () => {
+  const { dir, cleanup } = tempDir("kruxos-audit-");
+  const probe = await open(path.join(dir, "probe"), "w");
+  const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+  await probe.close();
+  const { datasync } = proto;
+  // One entry per fsync from now on: true makes it fail with EIO.
+  const failSyncs: boolean[] = [];
+  proto.datasync = function (this: unknown) {
+    if (failSyncs.shift() === true)
+      return Promise.reject(Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+    return datasync.call(this);
+  };
+  try {
+    const c = clock("2025-06-10T12:00:00.000Z");
+    const log = await AuditLog.open(dir, {
+      now: c.now,
+      failMode: "halt",
+      syncIntervalMs: 60_000,
+      haltRetryStartMs: 5,
+    });
+    for (let i = 0; i < 3; i++) await log.append(entry(i));
+    // The append's fsync fails; the halted record's succeeds; the resumed record's fails.
+    failSyncs.push(true, false, true);
+    await assert.rejects(log.append(entry(3), { durable: true }), isUnavailable("write_failed"));
+    await eventually(() => log.healthy(), "the log to recover");
+    assert.deepEqual(failSyncs, [], "every planned fsync happened");
+    await log.close();
+    assert.deepEqual(
+      readRecords(dir).map((x) => [x.record.seq, x.record.kind]),
+      [
+        [1, "capability.intent"],
+        [2, "capability.result"],
+        [3, "auth.failure"],
+        [4, "audit.halted"],
+        [5, "audit.resumed"],
+      ],
+    );
+    const v = await verifyAudit(dir);
+    assert.equal(v.ok && v.count, 5);
+  } finally {
+    proto.datasync = datasync;
+    cleanup();
+  }
+});
+
+test("health changes are reported as they happen: failing or degraded when writes fail, ok when they recover", async () => {
+  for (const mode of ["halt", "degrade"] as const) {
+    const { dir, cleanup } = tempDir("kruxos-audit-");
+    try {
+      const seen: string[] = [];
+      const { log, unblock } = await logWithBlockedNextDay(dir, mode, {
+        haltRetryStartMs: 10,
+        onHealthChange: (s) => seen.push(s),
+      });
+      assert.deepEqual(seen, [], "nothing reported while nothing changed");
+      await log.append(entry(3)).catch(() => undefined);
+      await log.append(entry(4)).catch(() => undefined);
+      assert.deepEqual(seen, [mode === "halt" ? "failing" : "degraded"], `${mode}: one flip`);
+      unblock();
+      await eventually(() => log.healthy(), `${mode}: recovery`);
+      assert.deepEqual(seen, [mode === "halt" ? "failing" : "degraded", "ok"]);
+      await log.close();
+    } finally {
+      cleanup();
+    }
   }
 });
 
