@@ -29,6 +29,33 @@ const outboundNetwork = {
   ],
 };
 
+const securitySyntax = [
+  {
+    selector: "Property[key.name='shell'][value.value=true]",
+    message: "Never run a shell: pass an argv array to execFile/spawn.",
+  },
+  {
+    selector: "CallExpression[callee.name='fetch']",
+    message: "Outbound network belongs to src/egress/ only.",
+  },
+];
+
+// One bad frame from a client once stopped the whole appliance: a WebSocket without an error
+// listener throws past its connection. Every listener is made by src/core/servers.ts, which gives
+// each socket its timeouts and fault handling; nothing else may make one.
+const LISTENER_MESSAGE =
+  "Make listeners with core's createHttpServer / createWebSocketServer / fastifyServerFactory, so every socket survives its peer (timeouts, protocol errors, peer-fault metrics).";
+const listenerSyntax = [
+  { selector: "CallExpression[callee.property.name='createServer']", message: LISTENER_MESSAGE },
+  { selector: "CallExpression[callee.name='createServer']", message: LISTENER_MESSAGE },
+  { selector: "NewExpression[callee.name='WebSocketServer']", message: LISTENER_MESSAGE },
+  { selector: "CallExpression[callee.property.name='handleUpgrade']", message: LISTENER_MESSAGE },
+  {
+    selector: "CallExpression[callee.name='Fastify']:not(:has(Property[key.name='serverFactory']))",
+    message: LISTENER_MESSAGE,
+  },
+];
+
 export default tseslint.config(
   {
     ignores: [
@@ -55,23 +82,18 @@ export default tseslint.config(
         "error",
         { argsIgnorePattern: "^_", varsIgnorePattern: "^_" },
       ],
-      "no-restricted-syntax": [
-        "error",
-        {
-          selector: "Property[key.name='shell'][value.value=true]",
-          message: "Never run a shell: pass an argv array to execFile/spawn.",
-        },
-        {
-          selector: "CallExpression[callee.name='fetch']",
-          message: "Outbound network belongs to src/egress/ only.",
-        },
-      ],
+      "no-restricted-syntax": ["error", ...securitySyntax],
     },
   },
   {
     files: ["src/**/*.ts"],
     ignores: ["src/egress/**"],
     rules: { "no-restricted-imports": ["error", outboundNetwork] },
+  },
+  {
+    files: ["src/**/*.ts"],
+    ignores: ["src/core/servers.ts"],
+    rules: { "no-restricted-syntax": ["error", ...securitySyntax, ...listenerSyntax] },
   },
   {
     // Browser code served by the dashboard: it talks only to its own origin.

@@ -5,21 +5,31 @@
 // When the gateway is down the proxy gets no acknowledgement and refuses: no connection without
 // its record.
 import { chmodSync } from "node:fs";
-import http from "node:http";
-import { unixRequest } from "../core/index.js";
+import type http from "node:http";
+import { createHttpServer, unixRequest, type ServerGuard } from "../core/index.js";
 import type { AuditEntry, AuditLog } from "../audit/index.js";
 import { close, listen } from "./net.js";
 
 /** The kinds a program other than the gateway may append. */
-const INTAKE_KINDS = new Set<string>(["egress.connection", "egress.closed"]);
+const INTAKE_KINDS = new Set<string>([
+  "egress.connection",
+  "egress.closed",
+  "peer.violation",
+  "auth.failure",
+  "refusal.summary",
+]);
 const MAX_BODY = 16 * 1024;
 
 export interface AuditIntake {
   close(): Promise<void>;
 }
 
-export async function serveAuditIntake(socket: string, audit: AuditLog): Promise<AuditIntake> {
-  const server = http.createServer((req, res) => {
+export async function serveAuditIntake(
+  socket: string,
+  audit: AuditLog,
+  guard: Omit<ServerGuard, "name"> = {},
+): Promise<AuditIntake> {
+  const request = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const reply = (status: number, body: unknown): void => {
       res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
     };
@@ -52,7 +62,8 @@ export async function serveAuditIntake(socket: string, audit: AuditLog): Promise
         (err: Error) => reply(503, { error: "audit_unavailable", detail: err.message }),
       );
     });
-  });
+  };
+  const server = createHttpServer({ ...guard, name: "audit_intake" }, { request });
   await listen(server, { path: socket });
   chmodSync(socket, 0o600);
   return { close: () => close(server) };

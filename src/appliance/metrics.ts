@@ -2,9 +2,16 @@
 // program serves its registry on <run>/metrics/<program>.sock and the gateway's endpoint merges
 // them; in host mode all registries live in one process and are merged directly.
 import { readdirSync } from "node:fs";
-import http from "node:http";
+import type http from "node:http";
 import path from "node:path";
-import { Counter, Gauge, mergeExpositions, unixRequest, type Registry } from "../core/index.js";
+import {
+  Counter,
+  Gauge,
+  createHttpServer,
+  mergeExpositions,
+  unixRequest,
+  type Registry,
+} from "../core/index.js";
 import { listen, type Address } from "./net.js";
 
 export type RequestObserver = (route: string, status: number) => void;
@@ -37,12 +44,17 @@ export async function serveRegistryOnSocket(
   registry: Registry,
   socketPath: string,
 ): Promise<http.Server> {
-  const server = http.createServer((_req, res) => {
-    registry.metrics().then(
-      (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
-      (err: Error) => res.writeHead(500).end(err.message),
-    );
-  });
+  const server = createHttpServer(
+    { name: "metrics_socket", registry },
+    {
+      request: (_req, res) => {
+        registry.metrics().then(
+          (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
+          (err: Error) => res.writeHead(500).end(err.message),
+        );
+      },
+    },
+  );
   await listen(server, { path: socketPath });
   return server;
 }
@@ -69,8 +81,9 @@ export async function scrapeSockets(dir: string, self: string): Promise<string[]
 export async function startMetricsEndpoint(
   addr: Address,
   sources: () => Promise<string[]>,
+  registry?: Registry,
 ): Promise<http.Server> {
-  const server = http.createServer((req, res) => {
+  const request = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (req.url !== "/metrics") {
       res.writeHead(404, { "content-type": "text/plain" }).end("see /metrics\n");
       return;
@@ -85,7 +98,11 @@ export async function startMetricsEndpoint(
           .writeHead(500, { "content-type": "text/plain" })
           .end(`# metrics error: ${err.message}\n`),
     );
-  });
+  };
+  const server = createHttpServer(
+    { name: "metrics", ...(registry ? { registry } : {}) },
+    { request },
+  );
   await listen(server, addr);
   return server;
 }

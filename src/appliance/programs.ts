@@ -60,11 +60,13 @@ import {
   createDashboardServer,
   createEventStream,
   createUserApi,
+  createUserAuthenticator,
   migrateUsers,
 } from "../supervision/index.js";
 import type { ApplianceContext } from "./context.js";
 import { httpObserver, buildInfo } from "./metrics.js";
 import { close, listen } from "./net.js";
+import { createRefusals, type Refusals } from "./refusals.js";
 import { agentsDbPath } from "./stage-a.js";
 
 export type BuiltinProgram = "proxy" | "gateway" | "dashboard";
@@ -77,6 +79,41 @@ export interface ProgramRuntime {
 
 export interface RunningProgram {
   close(): Promise<void>;
+}
+
+/**
+ * Timeouts and peer-fault reporting shared by a program's listeners ([gateway] header_timeout_s and
+ * body_timeout_s apply to every HTTP listener of the appliance except the egress proxy).
+ */
+function guardOf(ctx: ApplianceContext, registry: Registry, refusals: Refusals) {
+  const g = ctx.loaded.manifest.gateway;
+  return {
+    registry,
+    onFault: (f: Parameters<Refusals["fault"]>[0]) => refusals.fault(f),
+    headersTimeoutMs: g.header_timeout_s * 1000,
+    requestTimeoutMs: Math.max(g.body_timeout_s, g.header_timeout_s) * 1000,
+  };
+}
+
+/**
+ * Refusals of a program that is not the gateway: its records reach the log through the gateway's
+ * audit intake (the log's single writer); while the gateway is away they are logged only.
+ */
+function intakeRefusals(ctx: ApplianceContext, log: Logger, registry: Registry): Refusals {
+  const append = auditThroughGateway(ctx.paths.auditSocket);
+  return createRefusals({
+    log,
+    registry,
+    audit: ctx.loaded.manifest.audit,
+    record: (entry) => {
+      append(entry, false).catch((err: Error) =>
+        log.warn(
+          { event: "AuditWriteFailed", kind: entry.kind, error: err.message },
+          "refusal record not appended",
+        ),
+      );
+    },
+  });
 }
 
 /** The per-call proxy credentials' key: derived from the vault key, the same in every program. */
@@ -107,12 +144,14 @@ async function startProxy({ ctx, log, registry }: ProgramRuntime): Promise<Runni
   });
   policy.reload();
   const stopWatching = m.policy.reload ? policy.watch() : () => undefined;
+  const refusals = intakeRefusals(ctx, log, registry);
   const proxy = createProxy({
     log,
     registry,
     policy,
     credentialKey: egressKey(ctx),
     audit: auditThroughGateway(p.auditSocket),
+    onFault: (f) => refusals.fault(f),
   });
   const tcp = proxy.server();
   const unix = proxy.server();
@@ -130,6 +169,7 @@ async function startProxy({ ctx, log, registry }: ProgramRuntime): Promise<Runni
     close: async () => {
       stopWatching();
       await Promise.all([close(tcp), close(unix)]);
+      refusals.close();
     },
   };
 }
@@ -187,12 +227,6 @@ function gatewayMetrics(registry: Registry) {
       labelNames: ["transport"],
       registers: [registry],
     }),
-    authFailures: new Counter({
-      name: "kruxos_auth_failures_total",
-      help: "Refused agent authentications by reason.",
-      labelNames: ["reason"],
-      registers: [registry],
-    }),
   };
 }
 
@@ -226,6 +260,8 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
         ),
       );
   };
+  const refusals = createRefusals({ log, registry, audit: m.audit, record });
+  const guard = guardOf(ctx, registry, refusals);
 
   // Policy: compiled once, reloaded atomically; every reload and rejection is an audit record.
   const policy = new PolicyEngine({
@@ -268,7 +304,9 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
     },
   );
   const approvalsDb = openDatabase(path.join(p.data, "approval_queue.db"));
-  const approvals = new ApprovalQueue(approvalsDb);
+  const approvals = new ApprovalQueue(approvalsDb, {
+    maxPendingPerAgent: m.gateway.max_pending_approvals,
+  });
   new Gauge({
     name: "kruxos_approvals_pending",
     help: "Approvals waiting for an operator.",
@@ -452,7 +490,7 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
       }),
     }),
   );
-  const intake = await serveAuditIntake(p.auditSocket, audit);
+  const intake = await serveAuditIntake(p.auditSocket, audit, guard);
   capabilities.registerAll(
     createSystemHandlers({
       meta,
@@ -477,7 +515,13 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
     }),
   );
 
-  const events = createEventStream(db, ctx.version);
+  const events = createEventStream({
+    authenticate: createUserAuthenticator(db, {
+      onFailure: (f) => refusals.auth("supervision_ws", f),
+    }),
+    version: ctx.version,
+    guard,
+  });
   const pipeline = new GatewayPipeline({
     registry: capabilities,
     policy,
@@ -496,18 +540,15 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
   await pipeline.resumeAccepted();
   const authenticate = createAgentAuthenticator({
     authenticate: (token) => authenticateAgent(db, token),
-    onFailure: (f) => {
-      metrics.authFailures.inc({ reason: f.reason });
-      log.warn(
-        { event: "AuthFailed", source: f.source, reason: f.reason, path: f.path },
-        "agent authentication refused",
-      );
-      record({
-        kind: "auth.failure",
-        detail: { source: f.source, reason: f.reason, path: f.path },
-      });
-    },
+    onFailure: (f) => refusals.auth("agent", f),
   });
+  // A -32603 reply names a reference; this is where it is logged.
+  const onInternalError = (err: unknown, ref: string, method: string | undefined): void => {
+    log.error(
+      { event: "InternalError", ref, method: method?.slice(0, 128), err },
+      "a call failed inside the appliance",
+    );
+  };
   const rpcLimits = {
     maxMessageBytes: m.gateway.max_message_bytes,
     maxBatch: m.gateway.max_batch,
@@ -522,17 +563,31 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
     readiness,
     meta,
     maxMessageBytes: m.gateway.max_message_bytes,
+    guard,
     onRequest: httpObserver(registry, "agent"),
     protocol: {
       authenticate,
       pipeline,
       limits: rpcLimits,
       limiter,
+      maxConnectionsPerAgent: m.gateway.max_connections_per_agent,
+      maxInflightPerConnection: m.gateway.max_inflight_per_connection,
+      onInternalError,
+      onConnectionRefused: (a) =>
+        refusals.fault({
+          server: "agent",
+          kind: "limit",
+          code: "max_connections_per_agent",
+          source: a.source,
+          who: a.name,
+        }),
       attachMcp: (ws, a, req) => {
         attachMcpWebSocket(ws, a, pipeline, {
           version: ctx.version,
           limits: rpcLimits,
           runCall,
+          maxInflight: m.gateway.max_inflight_per_connection,
+          onInternalError,
           ...(req.url ? { requestUrl: req.url } : {}),
         });
       },
@@ -543,6 +598,7 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
           limits: rpcLimits,
           version: ctx.version,
           runCall,
+          onInternalError,
         }),
       onConnection: (a, transport, open) => {
         metrics.connections.inc({ transport }, open ? 1 : -1);
@@ -555,6 +611,10 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
   const api = await createUserApi(
     {
       db,
+      guard,
+      authenticate: createUserAuthenticator(db, {
+        onFailure: (f) => refusals.auth("user_api", f),
+      }),
       health: () => readiness.health(),
       meta,
       onRequest: httpObserver(registry, "user_api"),
@@ -592,6 +652,7 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
       await processes.table.closeAll();
       launcher.closeAll();
       await intake.close();
+      refusals.close();
       // Unwritten records (degrade mode) are reported, not allowed to abort the shutdown.
       await audit
         .close()
@@ -610,7 +671,9 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
 
 async function startDashboard({ ctx, log, registry }: ProgramRuntime): Promise<RunningProgram> {
   const m = ctx.loaded.manifest;
+  const refusals = intakeRefusals(ctx, log, registry);
   const server = createDashboardServer({
+    guard: guardOf(ctx, registry, refusals),
     assetsDir: path.join(ctx.paths.app, "config", "dashboard"),
     apiPort: m.supervision.api_port,
     wsPort: m.supervision.ws_port,
@@ -622,7 +685,12 @@ async function startDashboard({ ctx, log, registry }: ProgramRuntime): Promise<R
     { event: "ProgramListening", address: `${m.dashboard.host}:${m.dashboard.port}` },
     "dashboard listening",
   );
-  return { close: () => close(server) };
+  return {
+    close: async () => {
+      await close(server);
+      refusals.close();
+    },
+  };
 }
 
 type Starter = (rt: ProgramRuntime) => Promise<RunningProgram>;

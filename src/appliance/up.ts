@@ -39,7 +39,7 @@ export async function up(opts: UpOptions): Promise<number> {
 
   const resolve = (name: string, spec: ProgramSpec): InProcessProgram | undefined => {
     const verb = kruxosVerb(spec.command);
-    if (verb?.verb === "serve" && verb.arg && verb.arg in BUILTIN_PROGRAMS) {
+    if (verb?.verb === "serve" && verb.arg && Object.hasOwn(BUILTIN_PROGRAMS, verb.arg)) {
       const program = verb.arg as BuiltinProgram;
       const registry = createRegistry(program, false);
       registries.push(registry);

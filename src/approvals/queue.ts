@@ -11,7 +11,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type Database from "better-sqlite3";
-import { canonicalJson } from "../core/index.js";
+import { KruxError, canonicalJson } from "../core/index.js";
 
 type Db = Database.Database;
 
@@ -80,6 +80,8 @@ const fromRow = (r: Row): Approval => ({
 
 export interface ApprovalQueueOptions {
   readonly ttlMs?: number;
+  /** Calls one agent may have pending at once (default 32); one more is refused. */
+  readonly maxPendingPerAgent?: number;
   readonly now?: () => Date;
 }
 
@@ -90,6 +92,7 @@ export type DecideResult =
 export class ApprovalQueue {
   private readonly events = new EventEmitter();
   private readonly ttlMs: number;
+  private readonly maxPending: number;
   private readonly now: () => Date;
 
   constructor(
@@ -97,6 +100,7 @@ export class ApprovalQueue {
     opts: ApprovalQueueOptions = {},
   ) {
     this.ttlMs = opts.ttlMs ?? 3_600_000;
+    this.maxPending = opts.maxPendingPerAgent ?? 32;
     this.now = opts.now ?? (() => new Date());
     this.events.setMaxListeners(0);
     db.exec(`CREATE TABLE IF NOT EXISTS approvals (
@@ -117,10 +121,15 @@ export class ApprovalQueue {
       error_json TEXT
     );
     CREATE INDEX IF NOT EXISTS approvals_dedupe ON approvals (agent, capability, inputs_digest, status);
-    CREATE INDEX IF NOT EXISTS approvals_status ON approvals (status, expires_at);`);
+    CREATE INDEX IF NOT EXISTS approvals_status ON approvals (status, expires_at);
+    CREATE INDEX IF NOT EXISTS approvals_agent_status ON approvals (agent, status);`);
   }
 
-  /** Queue a call, or return the pending one with the same agent, capability and inputs. */
+  /**
+   * Queue a call, or return the pending one with the same agent, capability and inputs. An agent
+   * that already has `maxPendingPerAgent` calls pending gets RateLimited (limit
+   * "pending_approvals") instead: a client cannot grow the queue operators have to read.
+   */
   request(call: {
     agent: string;
     capability: string;
@@ -137,6 +146,31 @@ export class ApprovalQueue {
         )
         .get(call.agent, call.capability, digest) as Row | undefined;
       if (existing) return { approval: fromRow(existing), created: false };
+      const { n } = this.db
+        .prepare("SELECT count(*) AS n FROM approvals WHERE agent = ? AND status = 'pending'")
+        .get(call.agent) as { n: number };
+      if (n >= this.maxPending)
+        throw new KruxError(
+          "RateLimited",
+          `${n} calls of this agent already wait for an operator; at most ${this.maxPending}`,
+          {
+            limit: "pending_approvals",
+            max: this.maxPending,
+            pending: n,
+            retry_after_s: 60,
+            recovery: [
+              {
+                action: "wait_for_approval",
+                description:
+                  "Wait for pending approvals to be decided (approvals.wait) before queueing more calls.",
+              },
+              {
+                action: "ask_operator",
+                description: "An operator can decide the pending approvals (kruxos approve list).",
+              },
+            ],
+          },
+        );
       const now = this.now();
       const row: Row = {
         id: `apr_${randomUUID().replace(/-/g, "")}`,

@@ -39,6 +39,11 @@ export interface Manifest {
     readonly max_depth: number;
     readonly max_concurrent_calls: number;
     readonly calls_per_second: number;
+    readonly max_connections_per_agent: number;
+    readonly max_inflight_per_connection: number;
+    readonly max_pending_approvals: number;
+    readonly header_timeout_s: number;
+    readonly body_timeout_s: number;
     readonly ready_requires: readonly string[];
   };
   readonly supervision: {
@@ -78,6 +83,9 @@ export interface Manifest {
     readonly retention_days: number;
     readonly checkpoint_every: number;
     readonly checkpoint_interval_s: number;
+    readonly refusal_records_per_source: number;
+    readonly refusal_records_per_window: number;
+    readonly refusal_window_s: number;
   };
   readonly vault: {
     readonly key_source: "file" | "env" | "passphrase";

@@ -68,6 +68,11 @@ export const ERROR_CATALOGUE = {
       "Parameters or capability inputs do not match their schema; data.errors lists the paths (-32602).",
     fault: "client",
   },
+  Unauthorized: {
+    summary:
+      "No valid agent token was presented: HTTP 401 before any upgrade, body or call (-32000 in MCP bodies).",
+    fault: "client",
+  },
   PolicyDenied: {
     summary: "Policy blocks this call; data names the rule and file:line (-32001).",
     fault: "client",

@@ -1,5 +1,6 @@
 // core: the shared vocabulary of the appliance — errors, logging, metrics registries, atomic files,
-// canonical JSON, local unix-socket IPC and the application root. It owns no policy, no config and
+// canonical JSON, local unix-socket IPC, the application root, and how every listener is made
+// (timeouts, peer faults, WebSocket protocol errors) and how refusals are sampled. It owns no policy, no config and
 // no I/O beyond those primitives, and imports no other subsystem.
 export { ERROR_CATALOGUE, KruxError, asKruxError } from "./errors.js";
 export type { ErrorCode, ErrorSpec } from "./errors.js";
@@ -22,3 +23,27 @@ export { appRoot, appVersion } from "./app-root.js";
 export { worst } from "./health.js";
 export type { ComponentHealth, HealthStatus } from "./health.js";
 export { tokenInUrl } from "./url-tokens.js";
+export { clip, dict } from "./bounded.js";
+export {
+  createHttpServer,
+  createWebSocketServer,
+  fastifyServerFactory,
+  boundedMessages,
+  refuseOnSocket,
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+} from "./servers.js";
+export type {
+  PeerFault,
+  PeerFaultKind,
+  ServerGuard,
+  HttpHandlers,
+  UpgradeListener,
+  WebSocketAcceptor,
+} from "./servers.js";
+export { AuthLimiter } from "./auth-limiter.js";
+export { createAuthGate, bearerToken, sourceOf } from "./auth-gate.js";
+export type { AuthGateOptions, AuthRefusalReport, GateOutcome, Verdict } from "./auth-gate.js";
+export type { AuthLimiterOptions } from "./auth-limiter.js";
+export { RefusalSampler } from "./refusal-sampler.js";
+export type { RefusalEvent, RefusalSummary, RefusalSamplerOptions } from "./refusal-sampler.js";

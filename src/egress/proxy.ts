@@ -6,7 +6,15 @@
 import http from "node:http";
 import type net from "node:net";
 import type { Duplex } from "node:stream";
-import { Counter, Gauge, Histogram, type Logger, type Registry } from "../core/index.js";
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  createHttpServer,
+  type Logger,
+  type PeerFault,
+  type Registry,
+} from "../core/index.js";
 import type { EgressDecision } from "../policy/index.js";
 import { classify, parseHost, parseIp, policyHost, type IpAddress } from "./addresses.js";
 import {
@@ -51,6 +59,8 @@ export interface ProxyDeps {
   readonly idleTimeoutMs?: number;
   /** Relayed connections at once; more answer 503. */
   readonly maxConnections?: number;
+  /** A client broke HTTP (malformed or too-slow request head); counted and reported. */
+  readonly onFault?: (fault: PeerFault) => void;
   readonly now?: () => number;
 }
 
@@ -780,32 +790,21 @@ function origin(
 }
 
 function proxyServer(ctx: Ctx): http.Server {
-  const server = http.createServer(
-    {
-      maxHeaderSize: MAX_HEADER_BYTES,
-      headersTimeout: Math.min(20_000, ctx.idleTimeoutMs),
-      // Bodies are bounded by the upstream socket's idle timeout instead: a long upload that keeps
-      // moving is fine, one that stalls is not.
-      requestTimeout: 0,
-      keepAliveTimeout: 5_000,
-    },
-    (req, res) => {
-      const url = req.url ?? "";
-      const work = url.startsWith("/") ? origin(ctx, req, res) : forward(ctx, req, res);
-      void Promise.resolve(work).catch((err: unknown) => {
-        ctx.deps.log.error(
-          { event: "EgressProxyError", err: (err as Error).message },
-          "egress request failed",
-        );
-        forwardReply(res).send(500, { error: "internal", detail: "the proxy failed" });
-      });
-    },
-  );
-  server.on("connect", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+  const request = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const url = req.url ?? "";
+    const work = url.startsWith("/") ? origin(ctx, req, res) : forward(ctx, req, res);
+    void Promise.resolve(work).catch((err: unknown) => {
+      ctx.deps.log.error(
+        { event: "EgressProxyError", err: (err as Error).message },
+        "egress request failed",
+      );
+      forwardReply(res).send(500, { error: "internal", detail: "the proxy failed" });
+    });
+  };
+  const connect = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     const client = socket as net.Socket;
     // Bytes the client sends before the tunnel is up must wait, not be dropped.
     client.pause();
-    client.on("error", () => client.destroy());
     tunnel(ctx, req, client, head).catch((err: unknown) => {
       ctx.deps.log.error(
         { event: "EgressProxyError", err: (err as Error).message },
@@ -813,24 +812,40 @@ function proxyServer(ctx: Ctx): http.Server {
       );
       client.destroy();
     });
-  });
-  server.on("upgrade", (_req: http.IncomingMessage, socket: Duplex) => {
+  };
+  const upgrade = (_req: http.IncomingMessage, socket: Duplex): void => {
     rawReply(socket as net.Socket).send(400, {
       error: "bad_request",
       detail: "protocol upgrades go through CONNECT",
     });
-  });
-  server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
-    const s = socket as net.Socket;
-    if (!s.writable || s.destroyed) {
-      s.destroy();
-      return;
-    }
-    const tooBig = err.code === "HPE_HEADER_OVERFLOW";
-    rawReply(s).send(tooBig ? 431 : 400, {
-      error: tooBig ? "headers_too_large" : "bad_request",
-      detail: tooBig ? `headers are limited to ${MAX_HEADER_BYTES} bytes` : "malformed request",
-    });
-  });
-  return server;
+  };
+  return createHttpServer(
+    {
+      name: "egress",
+      registry: ctx.deps.registry,
+      ...(ctx.deps.onFault ? { onFault: ctx.deps.onFault } : {}),
+      maxHeaderBytes: MAX_HEADER_BYTES,
+      headersTimeoutMs: Math.min(20_000, ctx.idleTimeoutMs),
+      // Bodies are bounded by the upstream socket's idle timeout instead: a long upload that keeps
+      // moving is fine, one that stalls is not.
+      requestTimeoutMs: 0,
+      keepAliveTimeoutMs: 5_000,
+      onHandlerError: (err) =>
+        ctx.deps.log.error(
+          { event: "EgressProxyError", err: (err as Error).message },
+          "egress request failed",
+        ),
+      clientErrorReply: (socket, status, error) =>
+        rawReply(socket).send(status, {
+          error,
+          detail:
+            status === 431
+              ? `headers are limited to ${MAX_HEADER_BYTES} bytes`
+              : status === 408
+                ? "the request head did not arrive in time"
+                : "malformed request",
+        }),
+    },
+    { request, connect, upgrade },
+  );
 }

@@ -14,7 +14,6 @@ export {
   invalidParams,
 } from "./jsonrpc.js";
 export type { RpcError, RpcLimits, Dispatch, Recovery, RpcId } from "./jsonrpc.js";
-export { AuthLimiter } from "./auth-limiter.js";
 export type {
   AgentIdentity,
   InvokeResult,
@@ -22,7 +21,7 @@ export type {
   CapabilitySummary,
   McpTool,
 } from "./pipeline-types.js";
-export { createAgentAuthenticator, sourceOf } from "./agent-auth.js";
+export { createAgentAuthenticator } from "./agent-auth.js";
 export type { AuthOutcome, AuthFailure, AgentAuthenticatorDeps } from "./agent-auth.js";
 export { AgentCallLimiter, rpcDispatch, RPC_METHODS } from "./rpc-methods.js";
 export type { CallLimits } from "./rpc-methods.js";

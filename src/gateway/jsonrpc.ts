@@ -2,7 +2,8 @@
 // mixed batches, notifications that get no reply, method-not-found, invalid params with schema
 // paths — plus the appliance's limits (message size, batch size, nesting depth) as clear errors.
 // Only this file turns KruxError codes into JSON-RPC numbers.
-import { KruxError, asKruxError } from "../core/index.js";
+import { randomBytes } from "node:crypto";
+import { KruxError, asKruxError, clip } from "../core/index.js";
 
 export type RpcId = string | number | null;
 
@@ -33,24 +34,31 @@ export type Dispatch = (
   isNotification: boolean,
 ) => Promise<unknown>;
 
-/** Wire codes of SPEC §4. A server-internal failure is never reported with a client-fault code. */
-const WIRE: Partial<Record<string, { code: number; type?: string }>> = {
-  ParseError: { code: -32700 },
-  InvalidRequest: { code: -32600 },
-  MethodNotFound: { code: -32601 },
-  InvalidParams: { code: -32602 },
-  PolicyDenied: { code: -32001 },
-  ApprovalRequired: { code: -32002 },
-  ApprovalRejected: { code: -32003 },
-  ApprovalExpired: { code: -32003 },
-  RateLimited: { code: -32004 },
-  CapabilityError: { code: -32005 },
-  VersionConflict: { code: -32006 },
-  Unavailable: { code: -32007 },
-  AuditUnavailable: { code: -32007, type: "Unavailable" },
-};
+/**
+ * Called with every failure that becomes -32603, and the reference the reply carries, so the
+ * "it has been logged" in the reply is true.
+ */
+export type InternalErrorSink = (err: unknown, ref: string, method: string | undefined) => void;
 
-const DEFAULT_RECOVERY: Record<string, readonly Recovery[]> = {
+/** Wire codes of SPEC §4. A server-internal failure is never reported with a client-fault code. */
+const WIRE: ReadonlyMap<string, { code: number; type?: string }> = new Map([
+  ["ParseError", { code: -32700 }],
+  ["InvalidRequest", { code: -32600 }],
+  ["MethodNotFound", { code: -32601 }],
+  ["InvalidParams", { code: -32602 }],
+  ["Unauthorized", { code: -32000 }],
+  ["PolicyDenied", { code: -32001 }],
+  ["ApprovalRequired", { code: -32002 }],
+  ["ApprovalRejected", { code: -32003 }],
+  ["ApprovalExpired", { code: -32003 }],
+  ["RateLimited", { code: -32004 }],
+  ["CapabilityError", { code: -32005 }],
+  ["VersionConflict", { code: -32006 }],
+  ["Unavailable", { code: -32007 }],
+  ["AuditUnavailable", { code: -32007, type: "Unavailable" }],
+]);
+
+const RECOVERY: Readonly<Record<string, readonly Recovery[]>> = {
   ParseError: [
     { action: "fix_inputs", description: "Send one JSON value per message (UTF-8 JSON text)." },
   ],
@@ -117,13 +125,55 @@ const DEFAULT_RECOVERY: Record<string, readonly Recovery[]> = {
       description: "A component the call needs is unavailable; data.component says which.",
     },
   ],
+  Unauthorized: [
+    {
+      action: "fix_credentials",
+      description:
+        "Send a valid agent token as Authorization: Bearer <64 hex>; an operator creates one with kruxos agent create.",
+    },
+  ],
   InternalError: [
     {
       action: "retry_later",
-      description: "An internal error occurred; it has been logged. Retry later.",
+      description:
+        "An internal error occurred; it has been logged under data.ref for the operator. Retry later.",
     },
   ],
 };
+const DEFAULT_RECOVERY: ReadonlyMap<string, readonly Recovery[]> = new Map(
+  Object.entries(RECOVERY),
+);
+
+/** How much of a message, or of a string a client sent, an error reply carries. */
+const MAX_MESSAGE_CHARS = 512;
+const MAX_ECHO_CHARS = 256;
+const MAX_LISTED_ERRORS = 20;
+/** Fields of error data that echo what the client named. */
+const ECHO_FIELDS = ["method", "tool", "name", "capability", "approval_id", "path"] as const;
+
+/**
+ * Error data as sent: fields that echo client input are clipped and error lists bounded, so no
+ * reply carries more than a bounded prefix of what a client sent.
+ */
+function boundedData(data: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...data };
+  for (const k of ECHO_FIELDS) {
+    const v = out[k];
+    if (typeof v === "string") out[k] = clip(v, MAX_ECHO_CHARS);
+  }
+  const errors = out.errors;
+  if (Array.isArray(errors)) {
+    out.errors = errors.slice(0, MAX_LISTED_ERRORS).map((e: unknown) => {
+      if (typeof e !== "object" || e === null) return e;
+      const r: Record<string, unknown> = { ...(e as Record<string, unknown>) };
+      if (typeof r.path === "string") r.path = clip(r.path, MAX_ECHO_CHARS);
+      if (typeof r.message === "string") r.message = clip(r.message, MAX_MESSAGE_CHARS);
+      return r;
+    });
+    if (errors.length > MAX_LISTED_ERRORS) out.more_errors = errors.length - MAX_LISTED_ERRORS;
+  }
+  return out;
+}
 
 export function rpcError(
   code: number,
@@ -133,21 +183,41 @@ export function rpcError(
 ): RpcError {
   const recovery =
     (extra.recovery as Recovery[] | undefined) ??
-    DEFAULT_RECOVERY[type] ??
-    DEFAULT_RECOVERY.InternalError ??
+    DEFAULT_RECOVERY.get(type) ??
+    DEFAULT_RECOVERY.get("InternalError") ??
     [];
-  return { code, message, data: { ...extra, type, recovery } };
+  return {
+    code,
+    message: clip(message, MAX_MESSAGE_CHARS),
+    data: { ...boundedData(extra), type, recovery },
+  };
 }
 
-/** Map any thrown value to a JSON-RPC error object. */
-export function toRpcError(err: unknown): RpcError {
+/** A reference an operator can find in the logs, carried by every -32603 reply. */
+function internalRef(): string {
+  return `err_${randomBytes(6).toString("hex")}`;
+}
+
+/**
+ * Map any thrown value to a JSON-RPC error object. A failure with no wire code is server-internal:
+ * -32603 with a reference, and `onInternal` (when given) logs it under that reference.
+ */
+export function toRpcError(
+  err: unknown,
+  onInternal?: InternalErrorSink,
+  method?: string,
+): RpcError {
   const e = asKruxError(err);
-  const wire = WIRE[e.code];
-  if (!wire) return rpcError(-32603, "InternalError", "internal error");
+  const wire = WIRE.get(e.code);
+  if (!wire) {
+    const ref = internalRef();
+    onInternal?.(err, ref, method);
+    return rpcError(-32603, "InternalError", `internal error (ref ${ref})`, { ref });
+  }
   const type =
     wire.type ?? (e.code === "CapabilityError" ? String(e.data.type ?? "CapabilityError") : e.code);
   const recovery =
-    (e.data.recovery as Recovery[] | undefined) ?? DEFAULT_RECOVERY[wire.type ?? e.code];
+    (e.data.recovery as Recovery[] | undefined) ?? DEFAULT_RECOVERY.get(wire.type ?? e.code);
   return rpcError(wire.code, type, e.message, { ...e.data, ...(recovery ? { recovery } : {}) });
 }
 
@@ -178,11 +248,22 @@ interface Response {
   error?: RpcError;
 }
 
+/** Longest string id accepted: a reply echoes the id whole, so it must be small. */
+export const MAX_ID_CHARS = 256;
+
 function isValidId(id: unknown): id is RpcId {
-  return id === null || typeof id === "string" || (typeof id === "number" && Number.isFinite(id));
+  return (
+    id === null ||
+    (typeof id === "string" && id.length <= MAX_ID_CHARS) ||
+    (typeof id === "number" && Number.isFinite(id))
+  );
 }
 
-async function handleOne(req: unknown, dispatch: Dispatch): Promise<Response | undefined> {
+async function handleOne(
+  req: unknown,
+  dispatch: Dispatch,
+  onInternal: InternalErrorSink | undefined,
+): Promise<Response | undefined> {
   if (typeof req !== "object" || req === null || Array.isArray(req))
     return {
       jsonrpc: "2.0",
@@ -190,7 +271,7 @@ async function handleOne(req: unknown, dispatch: Dispatch): Promise<Response | u
       error: rpcError(-32600, "InvalidRequest", "a request must be a JSON object"),
     };
   const r = req as Record<string, unknown>;
-  const hasId = "id" in r;
+  const hasId = Object.hasOwn(r, "id");
   const id = hasId && isValidId(r.id) ? r.id : null;
   if (r.jsonrpc !== "2.0" || typeof r.method !== "string" || (hasId && !isValidId(r.id)))
     return {
@@ -199,10 +280,10 @@ async function handleOne(req: unknown, dispatch: Dispatch): Promise<Response | u
       error: rpcError(
         -32600,
         "InvalidRequest",
-        'a request needs "jsonrpc":"2.0", a string "method" and an optional string/number/null "id"',
+        `a request needs "jsonrpc":"2.0", a string "method" and an optional "id" (a string of at most ${MAX_ID_CHARS} characters, a number or null)`,
       ),
     };
-  if ("params" in r && (typeof r.params !== "object" || r.params === null))
+  if (Object.hasOwn(r, "params") && (typeof r.params !== "object" || r.params === null))
     return {
       jsonrpc: "2.0",
       id,
@@ -213,7 +294,8 @@ async function handleOne(req: unknown, dispatch: Dispatch): Promise<Response | u
     const result = await dispatch(r.method, r.params ?? {}, isNotification);
     return isNotification ? undefined : { jsonrpc: "2.0", id, result };
   } catch (err) {
-    return isNotification ? undefined : { jsonrpc: "2.0", id, error: toRpcError(err) };
+    const error = toRpcError(err, onInternal, r.method);
+    return isNotification ? undefined : { jsonrpc: "2.0", id, error };
   }
 }
 
@@ -225,6 +307,7 @@ export async function handleMessage(
   text: string,
   dispatch: Dispatch,
   limits: RpcLimits,
+  onInternal?: InternalErrorSink,
 ): Promise<string | undefined> {
   const reply = (v: unknown): string => JSON.stringify(v);
   if (Buffer.byteLength(text, "utf8") > limits.maxMessageBytes)
@@ -277,20 +360,19 @@ export async function handleMessage(
           { limit: "max_batch", max: limits.maxBatch },
         ),
       });
-    const out = (await Promise.all(parsed.map((r) => handleOne(r, dispatch)))).filter(
+    const out = (await Promise.all(parsed.map((r) => handleOne(r, dispatch, onInternal)))).filter(
       (r): r is Response => r !== undefined,
     );
     return out.length === 0 ? undefined : reply(out);
   }
-  const one = await handleOne(parsed, dispatch);
+  const one = await handleOne(parsed, dispatch, onInternal);
   return one === undefined ? undefined : reply(one);
 }
 
 /** Errors raised by method handlers for the protocol itself. */
 export function methodNotFound(method: string): KruxError {
-  return new KruxError("MethodNotFound", `method "${method}" does not exist`, {
-    method,
-  });
+  const shown = clip(method, MAX_ECHO_CHARS);
+  return new KruxError("MethodNotFound", `method "${shown}" does not exist`, { method: shown });
 }
 
 export function invalidParams(

@@ -248,13 +248,22 @@ export class GatewayPipeline implements Pipeline {
       });
     }
     if (decision.tier === "approval_required") {
-      const { approval, created } = this.d.approvals.request({
-        agent: agent.name,
-        capability: name,
-        inputs: checked.inputs,
-        generation: decision.generation,
-        rule: decision.rule,
-      });
+      let queued: ReturnType<ApprovalQueue["request"]>;
+      try {
+        queued = this.d.approvals.request({
+          agent: agent.name,
+          capability: name,
+          inputs: checked.inputs,
+          generation: decision.generation,
+          rule: decision.rule,
+        });
+      } catch (err) {
+        // A full queue for this agent: the refusal is a record like any other denial.
+        const e = asKruxError(err);
+        await this.record({ ...base, outcome: { status: "denied", error_type: e.code } });
+        throw e;
+      }
+      const { approval, created } = queued;
       if (created) {
         await this.record({
           ...base,
@@ -454,7 +463,7 @@ export class GatewayPipeline implements Pipeline {
         data?: Record<string, unknown>;
       } | null;
       throw new KruxError(
-        (e?.code && e.code in ERROR_CATALOGUE ? e.code : "InternalError") as ErrorCode,
+        (e?.code && Object.hasOwn(ERROR_CATALOGUE, e.code) ? e.code : "InternalError") as ErrorCode,
         e?.message ?? "the approved call failed",
         { ...(e?.data ?? {}), approval_id: a.id },
       );

@@ -1,6 +1,6 @@
 // The JSON-RPC methods of SPEC §4 for capabilities and approvals: parameter checking (with schema
 // paths for InvalidParams) and the per-agent concurrency and rate limits, in front of the pipeline.
-import { KruxError } from "../core/index.js";
+import { KruxError, clip } from "../core/index.js";
 import { invalidParams, methodNotFound, type Dispatch } from "./jsonrpc.js";
 import type { AgentIdentity, Pipeline } from "./pipeline-types.js";
 
@@ -13,43 +13,51 @@ export interface CallLimits {
 
 type Params = Record<string, unknown>;
 
+type ParamType = "string" | "object" | "number" | "any";
+
 interface ParamSpec {
   readonly required: readonly string[];
-  readonly types: Readonly<Record<string, "string" | "object" | "number" | "any">>;
+  readonly types: ReadonlyMap<string, ParamType>;
 }
 
-const METHODS: Readonly<Record<string, ParamSpec>> = {
-  "capabilities.list": { required: [], types: { category: "string", tag: "string" } },
-  "capabilities.describe": { required: ["name"], types: { name: "string" } },
-  "capabilities.invoke": {
-    required: ["name"],
-    types: { name: "string", inputs: "object", transaction_id: "string" },
-  },
-  "capabilities.call": {
-    required: ["name"],
-    types: { name: "string", inputs: "object", transaction_id: "string" },
-  },
-  "approvals.check": { required: ["approval_id"], types: { approval_id: "string" } },
-  "approvals.wait": {
-    required: ["approval_id"],
-    types: { approval_id: "string", timeout_s: "number" },
-  },
-};
+const spec = (required: readonly string[], types: Record<string, ParamType>): ParamSpec => ({
+  required,
+  types: new Map(Object.entries(types)),
+});
 
-export const RPC_METHODS = Object.freeze(Object.keys(METHODS));
+// A Map, not an object: a client names the method, and "toString" or "__proto__" must be just
+// another unknown name, not an inherited member.
+const METHODS: ReadonlyMap<string, ParamSpec> = new Map([
+  ["capabilities.list", spec([], { category: "string", tag: "string" })],
+  ["capabilities.describe", spec(["name"], { name: "string" })],
+  [
+    "capabilities.invoke",
+    spec(["name"], { name: "string", inputs: "object", transaction_id: "string" }),
+  ],
+  [
+    "capabilities.call",
+    spec(["name"], { name: "string", inputs: "object", transaction_id: "string" }),
+  ],
+  ["approvals.check", spec(["approval_id"], { approval_id: "string" })],
+  ["approvals.wait", spec(["approval_id"], { approval_id: "string", timeout_s: "number" })],
+]);
 
-function checkParams(method: string, spec: ParamSpec, params: unknown): Params {
+export const RPC_METHODS = Object.freeze([...METHODS.keys()]);
+
+function checkParams(method: string, expected: ParamSpec, params: unknown): Params {
   if (Array.isArray(params) || typeof params !== "object" || params === null)
     throw invalidParams(`${method} takes named parameters (an object)`, [
       { path: "", message: "must be an object" },
     ]);
   const p = params as Params;
   const errors: { path: string; message: string }[] = [];
-  for (const k of spec.required)
-    if (p[k] === undefined) errors.push({ path: `/${k}`, message: "is required" });
+  for (const k of expected.required)
+    if (!Object.hasOwn(p, k) || p[k] === undefined)
+      errors.push({ path: `/${k}`, message: "is required" });
   for (const [k, v] of Object.entries(p)) {
-    const type = spec.types[k];
-    if (!type) errors.push({ path: `/${k}`, message: "is not a parameter of this method" });
+    const type = expected.types.get(k);
+    if (!type)
+      errors.push({ path: `/${clip(k, 64)}`, message: "is not a parameter of this method" });
     else if (type === "object" && (typeof v !== "object" || v === null || Array.isArray(v)))
       errors.push({ path: `/${k}`, message: "must be an object" });
     else if (type !== "object" && type !== "any" && typeof v !== type)
@@ -117,9 +125,9 @@ export function rpcDispatch(
   signal: AbortSignal,
 ): Dispatch {
   return async (method, params) => {
-    const spec = METHODS[method];
-    if (!spec) throw methodNotFound(method);
-    const p = checkParams(method, spec, params);
+    const methodSpec = METHODS.get(method);
+    if (!methodSpec) throw methodNotFound(method);
+    const p = checkParams(method, methodSpec, params);
     return limiter.run(
       agent.name,
       async () => {

@@ -4,6 +4,8 @@ import { createReadStream, existsSync, statSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import path from "node:path";
+import type { Duplex } from "node:stream";
+import { createHttpServer, refuseOnSocket, type ServerGuard } from "../core/index.js";
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -28,12 +30,23 @@ export interface DashboardDeps {
   readonly wsPort: number;
   readonly upstreamHost: string;
   readonly onRequest?: (route: string, status: number) => void;
+  /** Timeouts and peer-fault reporting of the listener (its name is "dashboard"). */
+  readonly guard?: Omit<ServerGuard, "name">;
 }
 
 export function createDashboardServer(deps: DashboardDeps): http.Server {
   const root = path.resolve(deps.assetsDir);
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? "/", "http://dashboard");
+  const request = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    let url: URL;
+    let decoded: string;
+    try {
+      url = new URL(req.url ?? "/", "http://dashboard");
+      decoded = decodeURIComponent(url.pathname);
+    } catch {
+      res.writeHead(400, { "content-type": "application/json", ...SECURITY_HEADERS });
+      res.end(JSON.stringify({ error: "bad_request", message: "malformed URL" }));
+      return;
+    }
     const done = (route: string): void => {
       res.on("finish", () => deps.onRequest?.(route, res.statusCode));
     };
@@ -67,8 +80,7 @@ export function createDashboardServer(deps: DashboardDeps): http.Server {
       return;
     }
     done("static");
-    const rel =
-      url.pathname === "/" ? "index.html" : decodeURIComponent(url.pathname).replace(/^\/+/, "");
+    const rel = url.pathname === "/" ? "index.html" : decoded.replace(/^\/+/, "");
     const file = path.resolve(root, rel);
     if (!file.startsWith(root + path.sep) || !existsSync(file) || !statSync(file).isFile()) {
       res.writeHead(404, { "content-type": "application/json", ...SECURITY_HEADERS });
@@ -80,11 +92,12 @@ export function createDashboardServer(deps: DashboardDeps): http.Server {
       ...SECURITY_HEADERS,
     });
     createReadStream(file).pipe(res);
-  });
-  // `/ws` is passed through to the supervision stream as raw bytes after the upgrade request.
-  server.on("upgrade", (req, socket, head) => {
+  };
+  // `/ws` is passed through to the supervision stream as raw bytes after the upgrade request; the
+  // stream's own server authenticates it and deals with whatever the client sends.
+  const upgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     if (!(req.url ?? "").startsWith("/ws")) {
-      socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n");
+      refuseOnSocket(socket, 404, { error: "not_found" });
       return;
     }
     const up = net.connect(deps.wsPort, deps.upstreamHost, () => {
@@ -99,6 +112,7 @@ export function createDashboardServer(deps: DashboardDeps): http.Server {
     });
     up.on("error", () => socket.destroy());
     socket.on("error", () => up.destroy());
-  });
-  return server;
+    socket.on("close", () => up.destroy());
+  };
+  return createHttpServer({ ...deps.guard, name: "dashboard" }, { request, upgrade });
 }

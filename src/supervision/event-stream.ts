@@ -1,10 +1,20 @@
 // The supervision WebSocket: operators' live event stream. Authentication happens on the HTTP
-// upgrade (user tokens only, never in the URL); refused upgrades never become sockets.
-import http from "node:http";
-import { WebSocketServer, type WebSocket } from "ws";
-import { tokenInUrl } from "../core/index.js";
-import type { Db } from "../state/index.js";
-import { authenticateUser, bearer } from "./users.js";
+// upgrade (user tokens only, never in the URL); refused upgrades never become sockets. The
+// listener is core's hardened server, so a client that breaks the WebSocket protocol loses only
+// its own connection, and a client that stops reading is disconnected before its backlog grows
+// past a bound instead of growing the gateway's memory.
+import type http from "node:http";
+import type { IncomingMessage } from "node:http";
+import type { WebSocket } from "ws";
+import {
+  createHttpServer,
+  createWebSocketServer,
+  refuseOnSocket,
+  tokenInUrl,
+  type GateOutcome,
+  type ServerGuard,
+} from "../core/index.js";
+import type { AuthenticatedUser } from "./users.js";
 
 export interface SupervisionEvent {
   readonly type: string;
@@ -19,44 +29,70 @@ export interface EventStream {
   close(): Promise<void>;
 }
 
-export function createEventStream(db: Db, version: string): EventStream {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
-  const server = http.createServer((_req, res) => {
-    res.writeHead(426, { "content-type": "application/json" });
-    res.end(JSON.stringify({ error: "upgrade_required", message: "connect with a WebSocket" }));
-  });
-  server.on("upgrade", (req, socket, head) => {
-    const refuse = (status: number, why: string): void => {
-      socket.end(
-        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify({ error: why })}`,
+export interface EventStreamOptions {
+  readonly authenticate: (req: IncomingMessage) => GateOutcome<AuthenticatedUser>;
+  readonly version: string;
+  /** Timeouts and peer-fault reporting of the listener (its name is "supervision_ws"). */
+  readonly guard?: Omit<ServerGuard, "name">;
+  /** Unsent bytes a client may fall behind by before it is disconnected (default 4 MiB). */
+  readonly maxBacklogBytes?: number;
+}
+
+export function createEventStream(opts: EventStreamOptions): EventStream {
+  const guard: ServerGuard = { ...opts.guard, name: "supervision_ws" };
+  const sockets = createWebSocketServer(guard, { maxPayload: 64 * 1024 });
+  const maxBacklog = opts.maxBacklogBytes ?? 4 << 20;
+  const server = createHttpServer(guard, {
+    request: (_req, res) => {
+      res.writeHead(426, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: "upgrade_required", message: "connect with a WebSocket" }));
+    },
+    upgrade: (req, socket, head) => {
+      if (tokenInUrl(req.url))
+        return refuseOnSocket(socket, 400, { error: "token_in_url_refused" });
+      const auth = opts.authenticate(req);
+      if (!auth.ok) return refuseOnSocket(socket, auth.status, auth.body, auth.headers);
+      const user = auth.who;
+      sockets.accept(
+        req,
+        socket,
+        head,
+        (ws: WebSocket) => {
+          ws.send(
+            JSON.stringify({
+              type: "hello",
+              ts: new Date().toISOString(),
+              version: opts.version,
+              user: user.name,
+              role: user.role,
+            }),
+          );
+        },
+        `user:${user.name}`,
       );
-    };
-    if (tokenInUrl(req.url)) return refuse(400, "token_in_url_refused");
-    const user = authenticateUser(db, bearer(req.headers.authorization));
-    if (!user) return refuse(401, "unauthorized");
-    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      ws.send(
-        JSON.stringify({
-          type: "hello",
-          ts: new Date().toISOString(),
-          version,
-          user: user.name,
-          role: user.role,
-        }),
-      );
-    });
+    },
   });
   return {
     server,
     publish(event) {
       const line = JSON.stringify({ ...event, ts: new Date().toISOString() });
-      for (const c of wss.clients) if (c.readyState === c.OPEN) c.send(line);
+      for (const c of sockets.clients) {
+        if (c.readyState !== c.OPEN) continue;
+        if (c.bufferedAmount > maxBacklog) {
+          // A close frame would queue behind the backlog it is meant to end.
+          c.terminate();
+          continue;
+        }
+        c.send(line);
+      }
     },
-    clients: () => wss.clients.size,
-    close: () =>
-      new Promise((resolve) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close(() => server.close(() => resolve()));
-      }),
+    clients: () => sockets.clients.size,
+    close: async () => {
+      await sockets.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
   };
 }

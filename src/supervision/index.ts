@@ -6,13 +6,13 @@ export {
   authenticateUser,
   adminTokenFile,
   migrateUsers,
-  bearer,
+  createUserAuthenticator,
 } from "./users.js";
-export type { Role, AuthenticatedUser } from "./users.js";
+export type { Role, AuthenticatedUser, UserAuthenticatorOptions } from "./users.js";
 export { createUserApi, openApiDocument } from "./user-api.js";
 export type { OperatorRouteDeps } from "./operator-routes.js";
 export type { UserApiDeps } from "./user-api.js";
 export { createEventStream } from "./event-stream.js";
-export type { EventStream, SupervisionEvent } from "./event-stream.js";
+export type { EventStream, EventStreamOptions, SupervisionEvent } from "./event-stream.js";
 export { createDashboardServer } from "./dashboard.js";
 export type { DashboardDeps } from "./dashboard.js";

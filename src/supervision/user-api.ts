@@ -1,10 +1,16 @@
 // The user API (fastify) on the supervision address: every route has a JSON schema, OpenAPI is
 // served at /api/v1/openapi.json. Agents' tokens are refused here; only user tokens pass.
+import type { IncomingMessage } from "node:http";
 import Fastify, { type FastifyInstance } from "fastify";
-import type { ComponentHealth } from "../core/index.js";
+import {
+  fastifyServerFactory,
+  type ComponentHealth,
+  type GateOutcome,
+  type ServerGuard,
+} from "../core/index.js";
 import type { Db } from "../state/index.js";
 import { registerOperatorRoutes, type OperatorRouteDeps } from "./operator-routes.js";
-import { authenticateUser, bearer, type AuthenticatedUser } from "./users.js";
+import { createUserAuthenticator, type AuthenticatedUser } from "./users.js";
 
 export interface UserApiDeps {
   readonly db: Db;
@@ -13,6 +19,10 @@ export interface UserApiDeps {
   readonly onRequest?: (route: string, status: number) => void;
   /** Agents and approvals (the gateway program provides them). */
   readonly operator?: OperatorRouteDeps;
+  /** User-token authentication (default: users in `db`, failures not reported). */
+  readonly authenticate?: (req: IncomingMessage) => GateOutcome<AuthenticatedUser>;
+  /** Timeouts and peer-fault reporting of the listener (its name is "user_api"). */
+  readonly guard?: Omit<ServerGuard, "name">;
 }
 
 const errorSchema = {
@@ -83,7 +93,12 @@ export function openApiDocument(
 }
 
 export async function createUserApi(deps: UserApiDeps, version: string): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1 << 20,
+    serverFactory: fastifyServerFactory({ ...deps.guard, name: "user_api" }),
+  });
+  const authenticate = deps.authenticate ?? createUserAuthenticator(deps.db);
   const documented: RouteDoc[] = [];
   app.addHook("onRoute", (r) => {
     for (const method of [r.method].flat())
@@ -100,14 +115,16 @@ export async function createUserApi(deps: UserApiDeps, version: string): Promise
   app.get("/api/v1/openapi.json", async () => openApiDocument(version, documented));
   app.addHook("onRequest", async (req, reply) => {
     if (req.url === "/api/v1/openapi.json") return;
-    const user = authenticateUser(deps.db, bearer(req.headers.authorization));
-    if (!user) {
+    const auth = authenticate(req.raw);
+    if (!auth.ok) {
+      // The connection closes with the refusal, so an unauthenticated body is never read.
       await reply
-        .code(401)
-        .send({ error: "unauthorized", message: "a valid user token (krx_user_…) is required" });
+        .code(auth.status)
+        .headers({ ...auth.headers, connection: "close" })
+        .send(auth.body);
       return;
     }
-    users.set(req, user);
+    users.set(req, auth.who);
   });
   const health = {
     type: "object",

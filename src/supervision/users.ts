@@ -4,7 +4,14 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { ensureDir, writeFileAtomic } from "../core/index.js";
+import type { IncomingMessage } from "node:http";
+import {
+  createAuthGate,
+  ensureDir,
+  writeFileAtomic,
+  type AuthRefusalReport,
+  type GateOutcome,
+} from "../core/index.js";
 import type { Db } from "../state/index.js";
 
 export type Role = "admin" | "operator" | "viewer";
@@ -64,7 +71,31 @@ export function authenticateUser(db: Db, token: string | undefined): Authenticat
   return { name: row.name, role: row.role };
 }
 
-export function bearer(header: string | undefined): string | undefined {
-  const m = /^Bearer ([^\s]+)$/.exec(header ?? "");
-  return m?.[1];
+export interface UserAuthenticatorOptions {
+  readonly onFailure?: (f: AuthRefusalReport) => void;
+  readonly maxFailures?: number;
+  readonly windowMs?: number;
+}
+
+/**
+ * Authentication on every supervision surface (user API, event stream): a user token through
+ * core's auth gate, so failures are reported and limited per source the same way as on the
+ * agent port, and a valid token always gets in. Agent tokens are refused.
+ */
+export function createUserAuthenticator(
+  db: Db,
+  opts: UserAuthenticatorOptions = {},
+): (req: IncomingMessage) => GateOutcome<AuthenticatedUser> {
+  return createAuthGate<AuthenticatedUser>({
+    verify: (token) => {
+      if (!token) return { ok: false, reason: "missing" };
+      if (/^[0-9a-f]{64}$/.test(token)) return { ok: false, reason: "agent_token_refused" };
+      const user = authenticateUser(db, token);
+      return user ? { ok: true, who: user } : { ok: false, reason: "unknown" };
+    },
+    onFailure: opts.onFailure ?? (() => undefined),
+    hint: "a valid user token (krx_user_…) is required",
+    ...(opts.maxFailures !== undefined ? { maxFailures: opts.maxFailures } : {}),
+    ...(opts.windowMs !== undefined ? { windowMs: opts.windowMs } : {}),
+  });
 }

@@ -3,11 +3,14 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { KruxError, type ErrorCode } from "../../src/core/index.js";
 import {
+  AgentCallLimiter,
   handleMessage,
   jsonDepth,
   methodNotFound,
+  rpcDispatch,
   toRpcError,
   type Dispatch,
+  type Pipeline,
 } from "../../src/gateway/index.js";
 
 const limits = { maxMessageBytes: 4096, maxBatch: 4, maxDepth: 8 };
@@ -170,6 +173,7 @@ test("every KruxError code maps to its SPEC wire code; anything unknown is -3260
     ["AuditUnavailable", -32007],
     ["InvalidParams", -32602],
     ["MethodNotFound", -32601],
+    ["Unauthorized", -32000],
     ["ManifestInvalid", -32603],
     ["InternalError", -32603],
   ];
@@ -207,4 +211,121 @@ test("per-agent limits: in-flight calls beyond the limit are RateLimited, long w
       e.code === "RateLimited" && e.data.limit === "rate" && Number(e.data.retry_after_s) >= 1,
   );
   assert.equal(await slow.run("c", async () => 4, {}, t0 + 1500), 4, "the bucket refills");
+});
+
+/** The names a client may pick to reach an inherited member of a plain object. */
+const PROTOTYPE_NAMES = [
+  "toString",
+  "constructor",
+  "__proto__",
+  "hasOwnProperty",
+  "valueOf",
+  "isPrototypeOf",
+  "propertyIsEnumerable",
+  "toLocaleString",
+  "__defineGetter__",
+  "__defineSetter__",
+  "__lookupGetter__",
+  "__lookupSetter__",
+];
+
+/** The agent methods' dispatch; these tests never reach the pipeline. */
+const agentRpc = (): Dispatch =>
+  rpcDispatch(
+    {} as Pipeline,
+    { name: "a", session: "s", source: "t" },
+    new AgentCallLimiter({ maxConcurrent: 4, ratePerS: 1000 }),
+    new AbortController().signal,
+  );
+
+test("methods named after Object.prototype members are -32601 like any unknown method", async () => {
+  const rpc = agentRpc();
+  for (const method of PROTOTYPE_NAMES) {
+    const out = await handleMessage(
+      JSON.stringify({ jsonrpc: "2.0", id: 1, method, params: {} }),
+      rpc,
+      limits,
+    );
+    const r = JSON.parse(out ?? "{}") as { error: { code: number; data: { type: string } } };
+    assert.equal(r.error.code, -32601, method);
+    assert.equal(r.error.data.type, "MethodNotFound", method);
+  }
+});
+
+test("parameters named after Object.prototype members are unknown parameters, not inherited ones", async () => {
+  const rpc = agentRpc();
+  for (const key of PROTOTYPE_NAMES) {
+    const out = await handleMessage(
+      `{"jsonrpc":"2.0","id":1,"method":"capabilities.describe","params":{"name":"x","${key}":1}}`,
+      rpc,
+      limits,
+    );
+    const r = JSON.parse(out ?? "{}") as {
+      error: { code: number; data: { errors: { path: string; message: string }[] } };
+    };
+    assert.equal(r.error.code, -32602, key);
+    assert.deepEqual(r.error.data.errors, [
+      { path: `/${key}`, message: "is not a parameter of this method" },
+    ]);
+  }
+});
+
+test("no error reply echoes more than a bounded prefix of what the client sent", async () => {
+  const big = { maxMessageBytes: 4 << 20, maxBatch: 4, maxDepth: 8 };
+  const huge = "m".repeat(1 << 20);
+  const rpc = agentRpc();
+  const many = Object.fromEntries(
+    Array.from({ length: 5000 }, (_, i) => [`k${i}${huge.slice(0, 100)}`, 1]),
+  );
+  for (const msg of [
+    { jsonrpc: "2.0", id: 1, method: huge, params: {} },
+    { jsonrpc: "2.0", id: 1, method: "capabilities.list", params: { [huge]: 1 } },
+    { jsonrpc: "2.0", id: 1, method: "capabilities.list", params: many },
+  ]) {
+    const out = (await handleMessage(JSON.stringify(msg), rpc, big)) ?? "";
+    assert.ok(out.length < 8192, `reply of ${out.length} bytes`);
+    const r = JSON.parse(out) as { error: { code: number; data: { more_errors?: number } } };
+    assert.ok(r.error.code === -32601 || r.error.code === -32602);
+  }
+  const many2 = JSON.parse(
+    (await handleMessage(
+      JSON.stringify({ jsonrpc: "2.0", id: 1, method: "capabilities.list", params: many }),
+      rpc,
+      big,
+    )) ?? "{}",
+  ) as { error: { data: { errors: unknown[]; more_errors: number } } };
+  assert.equal(many2.error.data.errors.length, 20);
+  assert.equal(many2.error.data.more_errors, 4980);
+});
+
+test("a string id longer than 256 characters is refused, since a reply must echo it whole", async () => {
+  const r = (await send({ jsonrpc: "2.0", id: "i".repeat(257), method: "echo" })) as {
+    id: null;
+    error: { code: number };
+  };
+  assert.equal(r.id, null);
+  assert.equal(r.error.code, -32600);
+  const ok = (await send({ jsonrpc: "2.0", id: "i".repeat(256), method: "echo" })) as {
+    id: string;
+  };
+  assert.equal(ok.id.length, 256);
+});
+
+test("an internal failure is logged under the reference its -32603 reply carries", async () => {
+  const logged: { ref: string; method: string | undefined; err: unknown }[] = [];
+  const out = await handleMessage(
+    JSON.stringify({ jsonrpc: "2.0", id: 3, method: "boom" }),
+    dispatch,
+    limits,
+    (err, ref, method) => logged.push({ err, ref, method }),
+  );
+  const r = JSON.parse(out ?? "{}") as {
+    error: { code: number; message: string; data: { ref: string } };
+  };
+  assert.equal(r.error.code, -32603);
+  assert.equal(logged.length, 1);
+  assert.equal(logged[0]?.ref, r.error.data.ref);
+  assert.match(r.error.message, new RegExp(r.error.data.ref));
+  assert.equal(logged[0]?.method, "boom");
+  assert.match(String((logged[0]?.err as Error).message), /secret internal detail/);
 });

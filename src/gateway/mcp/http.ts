@@ -6,8 +6,8 @@
 // run for minutes: the stream carries keep-alive comments until the answer). We send no
 // server-initiated messages, so GET answers 405 as the transport allows.
 import { randomBytes } from "node:crypto";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { rpcError, type RpcLimits } from "../jsonrpc.js";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { rpcError, toRpcError, type InternalErrorSink, type RpcLimits } from "../jsonrpc.js";
 import type { AgentIdentity, Pipeline } from "../pipeline-types.js";
 import { MCP_PROTOCOL_VERSIONS, McpSession, inspectMessage } from "./session.js";
 import { toolNameStyleFromUrl } from "./ws.js";
@@ -42,6 +42,8 @@ export interface McpHttpDeps {
   readonly path?: string;
   /** Wraps every tools/call (per-agent rate and concurrency), see McpSessionOptions.runCall. */
   readonly runCall?: <T>(agent: string, fn: () => Promise<T>) => Promise<T>;
+  /** Failures that become -32603, with the reference the reply carries. */
+  readonly onInternalError?: InternalErrorSink;
 }
 
 interface Entry {
@@ -86,8 +88,45 @@ function acceptQ(accept: string | undefined, type: string): number {
 
 /** JSON-RPC error body for HTTP-level refusals (id unknown → null), with type and recovery. */
 function httpError(type: string, message: string, extra: Record<string, unknown> = {}): unknown {
-  const code = type === "InternalError" ? -32603 : type === "ParseError" ? -32700 : -32600;
+  const code =
+    type === "InternalError"
+      ? -32603
+      : type === "ParseError"
+        ? -32700
+        : type === "Unauthorized"
+          ? -32000
+          : type === "RateLimited"
+            ? -32004
+            : -32600;
   return { jsonrpc: "2.0", id: null, error: rpcError(code, type, message, extra) };
+}
+
+/** A framework error (body too large, bad length, unreadable body…) as a JSON-RPC error body. */
+function frameworkError(
+  err: FastifyError,
+  limits: RpcLimits,
+  onInternal: InternalErrorSink | undefined,
+): { status: number; body: unknown } {
+  const status = err.statusCode ?? 500;
+  if (status === 413)
+    return {
+      status,
+      body: httpError("InvalidRequest", `message larger than ${limits.maxMessageBytes} bytes`, {
+        limit: "max_message_bytes",
+        max: limits.maxMessageBytes,
+      }),
+    };
+  if (status === 415)
+    return {
+      status,
+      body: httpError("InvalidRequest", "POST a JSON-RPC message as application/json"),
+    };
+  if (status >= 400 && status < 500)
+    return {
+      status,
+      body: httpError("InvalidRequest", `the request body could not be read: ${err.message}`),
+    };
+  return { status: 500, body: { jsonrpc: "2.0", id: null, error: toRpcError(err, onInternal) } };
 }
 
 export async function registerMcpHttp(app: FastifyInstance, deps: McpHttpDeps): Promise<void> {
@@ -122,11 +161,10 @@ export async function registerMcpHttp(app: FastifyInstance, deps: McpHttpDeps): 
     );
     scope.addContentTypeParser("*", (_req, _payload, done) => done(null, undefined));
 
-    /** Authentication and Origin, common to every method. Returns the agent, or undefined once answered. */
-    const admit = async (
-      req: FastifyRequest,
-      reply: FastifyReply,
-    ): Promise<AgentIdentity | undefined> => {
+    // Origin and authentication come before the body is read: a client without a valid token
+    // never gets to send one, however slowly.
+    const admitted = new WeakMap<FastifyRequest, AgentIdentity>();
+    scope.addHook("onRequest", async (req, reply) => {
       // DNS-rebinding guard: a browser page on another origin must not reach the endpoint.
       const origin = header(req, "origin");
       if (origin !== undefined) {
@@ -139,18 +177,46 @@ export async function registerMcpHttp(app: FastifyInstance, deps: McpHttpDeps): 
         if (!sameHost) {
           await reply
             .code(403)
+            .header("connection", "close")
             .send(httpError("InvalidRequest", "cross-origin requests are refused"));
-          return undefined;
+          return;
         }
       }
       const who = normalize(deps.authenticate(req));
       if (isRefusal(who)) {
+        const body = (who.body ?? {}) as Record<string, unknown>;
+        const limited = who.status === 429;
         await reply
           .code(who.status)
-          .headers({ ...(who.headers ?? {}) })
-          .send(who.body);
-        return undefined;
+          .headers({ ...(who.headers ?? {}), connection: "close" })
+          .send(
+            httpError(
+              limited ? "RateLimited" : "Unauthorized",
+              String(
+                body.message ?? (limited ? "too many failed authentications" : "unauthorized"),
+              ),
+              limited
+                ? { retry_after_s: body.retry_after_s ?? 1, limit: "auth_failures" }
+                : { reason: body.reason ?? "unknown" },
+            ),
+          );
+        return;
       }
+      admitted.set(req, who);
+    });
+    scope.setErrorHandler(async (err: FastifyError, _req, reply) => {
+      const { status, body } = frameworkError(err, deps.limits, deps.onInternalError);
+      return reply.code(status).send(body);
+    });
+    const admit = async (
+      req: FastifyRequest,
+      reply: FastifyReply,
+    ): Promise<AgentIdentity | undefined> => {
+      const who = admitted.get(req);
+      if (!who)
+        await reply
+          .code(401)
+          .send(httpError("Unauthorized", "unauthorized", { reason: "missing" }));
       return who;
     };
 
@@ -192,6 +258,7 @@ export async function registerMcpHttp(app: FastifyInstance, deps: McpHttpDeps): 
           limits: deps.limits,
           toolNames: toolNameStyleFromUrl(url),
           ...(deps.runCall ? { runCall: deps.runCall } : {}),
+          ...(deps.onInternalError ? { onInternalError: deps.onInternalError } : {}),
         }),
         lastUsed: Date.now(),
         busy: 0,
@@ -327,6 +394,16 @@ export async function registerMcpHttp(app: FastifyInstance, deps: McpHttpDeps): 
       if (!entry) return reply;
       end(entry);
       return reply.code(204).send();
+    });
+
+    scope.route({
+      method: ["PUT", "PATCH", "OPTIONS"],
+      url: path,
+      handler: async (req, reply) =>
+        reply
+          .code(405)
+          .header("allow", "GET, POST, DELETE")
+          .send(httpError("InvalidRequest", `${req.method} is not a method of ${path}`)),
     });
   });
 }

@@ -15,6 +15,7 @@ import {
   jsonDepth,
   methodNotFound,
   toRpcError,
+  type InternalErrorSink,
   type RpcLimits,
 } from "../jsonrpc.js";
 import type { AgentIdentity, McpTool, Pipeline } from "../pipeline-types.js";
@@ -48,6 +49,8 @@ export interface McpSessionOptions {
   readonly runCall?: <T>(agent: string, fn: () => Promise<T>) => Promise<T>;
   /** How long a tools/list answer is reused to resolve tools/call names (ms). */
   readonly toolCacheMs?: number;
+  /** Failures that become -32603, with the reference the reply carries. */
+  readonly onInternalError?: InternalErrorSink;
 }
 
 export const MCP_INSTRUCTIONS = [
@@ -66,8 +69,8 @@ function isResponse(m: unknown): boolean {
     typeof m === "object" &&
     m !== null &&
     !Array.isArray(m) &&
-    !("method" in m) &&
-    ("result" in m || "error" in m)
+    !Object.hasOwn(m, "method") &&
+    (Object.hasOwn(m, "result") || Object.hasOwn(m, "error"))
   );
 }
 
@@ -109,7 +112,7 @@ export function inspectMessage(text: string, limits: RpcLimits): MessageShape {
       continue;
     }
     const r = m as Record<string, unknown>;
-    if ("id" in r || typeof r.method !== "string") requests++;
+    if (Object.hasOwn(r, "id") || typeof r.method !== "string") requests++;
     if (r.method === "initialize") hasInitialize = true;
     if (r.method === "tools/call") {
       const name = (r.params as { name?: unknown } | undefined)?.name;
@@ -228,6 +231,7 @@ export class McpSession {
         (method, params, isNotification) =>
           this.dispatch(method, params, isNotification, callSignal),
         limits,
+        this.opts.onInternalError,
       );
     } finally {
       if (requestId !== undefined && this.inflight.get(requestId) === ctl)

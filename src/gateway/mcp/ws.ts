@@ -3,7 +3,8 @@
 // socket to an McpSession for as long as the socket lives. Messages run concurrently, so a long
 // approvals.wait never holds up a ping; closing the socket aborts whatever is still running.
 import type { WebSocket } from "ws";
-import type { RpcLimits } from "../jsonrpc.js";
+import { boundedMessages } from "../../core/index.js";
+import type { InternalErrorSink, RpcLimits } from "../jsonrpc.js";
 import type { AgentIdentity, Pipeline } from "../pipeline-types.js";
 import { McpSession, type ToolNameStyle } from "./session.js";
 
@@ -22,6 +23,10 @@ export interface McpWebSocketOptions {
   readonly onClose?: () => void;
   /** Wraps every tools/call (per-agent rate and concurrency), see McpSessionOptions.runCall. */
   readonly runCall?: <T>(agent: string, fn: () => Promise<T>) => Promise<T>;
+  /** Messages in flight before the socket stops reading (default 64). */
+  readonly maxInflight?: number;
+  /** Failures that become -32603, with the reference the reply carries. */
+  readonly onInternalError?: InternalErrorSink;
 }
 
 /** `?tool_names=underscore` on the endpoint URL → "underscore"; anything else → "dotted". */
@@ -48,20 +53,15 @@ export function attachMcpWebSocket(
     limits: opts.limits,
     toolNames: opts.toolNames ?? toolNameStyleFromUrl(opts.requestUrl),
     ...(opts.runCall ? { runCall: opts.runCall } : {}),
+    ...(opts.onInternalError ? { onInternalError: opts.onInternalError } : {}),
   });
-  ws.on("message", (data, isBinary) => {
+  boundedMessages(ws, opts.maxInflight ?? 64, async (data, isBinary) => {
     if (isBinary) {
       ws.close(UNSUPPORTED_DATA, "MCP over WebSocket takes JSON text frames only");
       return;
     }
-    const text = Array.isArray(data)
-      ? Buffer.concat(data).toString("utf8")
-      : Buffer.isBuffer(data)
-        ? data.toString("utf8")
-        : Buffer.from(data).toString("utf8");
-    void session.handle(text).then((reply) => {
-      if (reply !== undefined && ws.readyState === ws.OPEN) ws.send(reply);
-    });
+    const reply = await session.handle(data.toString("utf8"));
+    if (reply !== undefined && ws.readyState === ws.OPEN) ws.send(reply);
   });
   ws.once("close", () => {
     session.close();
