@@ -2,7 +2,7 @@
 // three transports (WebSocket, Streamable HTTP, the stdio bridge) against a real fastify + ws server.
 // Method names, error codes, header names and statuses are written out literally on purpose.
 import assert from "node:assert/strict";
-import { createServer, type AddressInfo } from "node:net";
+import { createConnection, createServer, type AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import WebSocket from "ws";
@@ -442,6 +442,76 @@ describe("MCP Streamable HTTP", () => {
   test("a foreign Origin is 403 and a non-JSON body is 415", async () => {
     assert.equal((await post(init, { origin: "http://evil.example" })).status, 403);
     assert.equal((await post("x", { "content-type": "text/plain" })).status, 415);
+  });
+
+  test("every refusal on /mcp has a JSON-RPC error body with type and recovery, whatever the status", async () => {
+    const sid = await open();
+    const ping = { jsonrpc: "2.0", id: 2, method: "ping" };
+    const cases: [string, Promise<Response>, number, string][] = [
+      ["no token", post(init, {}, null), 401, "Unauthorized"],
+      ["foreign Origin", post(init, { origin: "http://evil.example" }), 403, "InvalidRequest"],
+      ["not JSON", post("x", { "content-type": "text/plain" }), 415, "InvalidRequest"],
+      [
+        "Accept nothing usable",
+        post(ping, { accept: "text/html", "mcp-session-id": sid }),
+        406,
+        "InvalidRequest",
+      ],
+      ["no session id", post(ping), 400, "InvalidRequest"],
+      ["unknown session", post(ping, { "mcp-session-id": "nope" }), 404, "InvalidRequest"],
+      [
+        "too large",
+        post(`{"jsonrpc":"2.0","id":1,"method":"ping","params":{"p":"${"x".repeat(70_000)}"}}`, {
+          "mcp-session-id": sid,
+        }),
+        413,
+        "InvalidRequest",
+      ],
+      ["empty JSON body", post("", { "mcp-session-id": sid }), 400, "ParseError"],
+      [
+        "GET",
+        fetch(`${srv.http}/mcp`, { headers: { authorization: `Bearer ${ALICE}` } }),
+        405,
+        "InvalidRequest",
+      ],
+      [
+        "PUT",
+        fetch(`${srv.http}/mcp`, { method: "PUT", headers: { authorization: `Bearer ${ALICE}` } }),
+        405,
+        "InvalidRequest",
+      ],
+    ];
+    for (const [what, pending, status, type] of cases) {
+      const r = await pending;
+      assert.equal(r.status, status, what);
+      const body = (await r.json()) as Msg;
+      assert.equal(body.jsonrpc, "2.0", what);
+      assert.equal(body.id, null, what);
+      assert.equal(typeof body.error.code, "number", what);
+      assert.equal(body.error.data.type, type, what);
+      assert.ok(body.error.data.recovery.length > 0, what);
+    }
+  });
+
+  test("a request without a valid token is answered 401 before its body is read, and the connection closes", async () => {
+    const { port } = new URL(srv.http);
+    const { status, closed } = await new Promise<{ status: string; closed: boolean }>((resolve) => {
+      const s = createConnection({ host: "127.0.0.1", port: Number(port) }, () =>
+        // A body of a megabyte is announced and never sent.
+        s.write(
+          "POST /mcp HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 1000000\r\n\r\n{",
+        ),
+      );
+      let out = "";
+      s.on("data", (c: Buffer) => (out += c.toString()));
+      s.on("close", () => resolve({ status: out.split("\r\n")[0] ?? "", closed: true }));
+      setTimeout(() => {
+        s.destroy();
+        resolve({ status: out.split("\r\n")[0] ?? "", closed: false });
+      }, 3000).unref();
+    });
+    assert.equal(status, "HTTP/1.1 401 Unauthorized");
+    assert.ok(closed, "the server closed the connection instead of waiting for the body");
   });
 
   test("a client that prefers text/event-stream gets one SSE message event, then the stream ends", async () => {

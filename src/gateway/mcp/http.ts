@@ -321,7 +321,10 @@ export async function registerMcpHttp(app: FastifyInstance, deps: McpHttpDeps): 
       };
       reply.raw.once("close", onClose);
 
-      const stream = shape.requests > 0 && sseQ > 0 && (sseQ > jsonQ || shape.longRunning);
+      // A body that is not JSON-RPC we can read (unparseable, over a limit) is a 400 whose body
+      // is the JSON-RPC error, as the transport allows; it is never streamed.
+      const stream =
+        !shape.opaque && shape.requests > 0 && sseQ > 0 && (sseQ > jsonQ || shape.longRunning);
       entry.busy++;
       entry.lastUsed = Date.now();
       if (created) sessions.set(entry.id, entry);
@@ -345,7 +348,7 @@ export async function registerMcpHttp(app: FastifyInstance, deps: McpHttpDeps): 
         if (shape.requests === 0 || out === undefined)
           return reply.code(202).headers(headers).send();
         return reply
-          .code(200)
+          .code(shape.opaque ? 400 : 200)
           .headers({ ...headers, "content-type": "application/json" })
           .send(out);
       }
