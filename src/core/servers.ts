@@ -295,8 +295,10 @@ export function createWebSocketServer(
 }
 
 /**
- * Handle a WebSocket's messages with at most `limit` in flight: past it the socket stops reading
- * (TCP backpressure) until one finishes, so a client cannot queue unbounded work or memory.
+ * Handle a WebSocket's messages with at most `limit` in flight. Past it the socket stops reading
+ * (TCP backpressure) until one finishes; the few messages ws had already read are queued in
+ * order, never started, so a client cannot push more than `limit` units of work at once nor grow
+ * memory past what one socket read holds.
  */
 export function boundedMessages(
   ws: WebSocket,
@@ -304,19 +306,29 @@ export function boundedMessages(
   handle: (data: Buffer, isBinary: boolean) => Promise<void>,
 ): void {
   let inflight = 0;
+  const queued: [Buffer, boolean][] = [];
+  const start = (data: Buffer, isBinary: boolean): void => {
+    inflight++;
+    void handle(data, isBinary)
+      .catch(() => undefined)
+      .finally(() => {
+        inflight--;
+        const next = queued.shift();
+        if (next) start(...next);
+        else if (ws.isPaused && ws.readyState === ws.OPEN) ws.resume();
+      });
+  };
   ws.on("message", (data, isBinary) => {
     const bytes = Array.isArray(data)
       ? Buffer.concat(data)
       : Buffer.isBuffer(data)
         ? data
         : Buffer.from(data);
-    inflight++;
+    if (inflight < limit && queued.length === 0) start(bytes, isBinary);
+    else queued.push([bytes, isBinary]);
     if (inflight >= limit && !ws.isPaused) ws.pause();
-    void handle(bytes, isBinary)
-      .catch(() => undefined)
-      .finally(() => {
-        inflight--;
-        if (inflight < limit && ws.isPaused && ws.readyState === ws.OPEN) ws.resume();
-      });
+  });
+  ws.once("close", () => {
+    queued.length = 0;
   });
 }
