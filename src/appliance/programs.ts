@@ -241,6 +241,7 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
   const sandbox = await probeSandbox(helperPath(p.app));
   const metrics = gatewayMetrics(registry);
 
+  let readiness: Readiness | undefined;
   // Audit first: nothing below may act without being able to record it.
   const audit = await AuditLog.open(auditDir(p.data), {
     failMode: m.audit.fail_mode,
@@ -249,6 +250,9 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
     checkpointIntervalMs: m.audit.checkpoint_interval_s * 1000,
     registry,
     logger: log,
+    // /ready follows the log at once (it re-checks every second otherwise): a halted log that
+    // recovers by itself brings /ready back without waiting for a call or the next check.
+    onHealthChange: () => void readiness?.refresh(),
   });
   const record = (entry: AuditEntry): void => {
     audit
@@ -342,7 +346,7 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
       },
     };
   };
-  const readiness = new Readiness({
+  readiness = new Readiness({
     sentinel: p.sentinel,
     requires,
     check: async () => [
