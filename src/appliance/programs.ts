@@ -241,7 +241,8 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
   const sandbox = await probeSandbox(helperPath(p.app));
   const metrics = gatewayMetrics(registry);
 
-  let readiness: Readiness | undefined;
+  // The log opens before /ready exists; its health changes reach /ready through this.
+  let refreshReadiness = (): void => undefined;
   // Audit first: nothing below may act without being able to record it.
   const audit = await AuditLog.open(auditDir(p.data), {
     failMode: m.audit.fail_mode,
@@ -252,7 +253,7 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
     logger: log,
     // /ready follows the log at once (it re-checks every second otherwise): a halted log that
     // recovers by itself brings /ready back without waiting for a call or the next check.
-    onHealthChange: () => void readiness?.refresh(),
+    onHealthChange: () => refreshReadiness(),
   });
   const record = (entry: AuditEntry): void => {
     audit
@@ -346,7 +347,7 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
       },
     };
   };
-  readiness = new Readiness({
+  const readiness = new Readiness({
     sentinel: p.sentinel,
     requires,
     check: async () => [
@@ -358,6 +359,7 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
       await proxyHealth(p.egressSocket),
     ],
   });
+  refreshReadiness = () => void readiness.refresh();
   await readiness.start();
   new Gauge({
     name: "kruxos_ready",
