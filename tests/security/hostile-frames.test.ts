@@ -5,6 +5,7 @@
 // each one is counted in a metric and recorded in the audit log.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import WebSocket from "ws";
@@ -372,4 +373,63 @@ test("every violation is counted in kruxos_peer_faults_total and recorded as pee
   assert.ok(records.every((r) => r.detail.code.startsWith("WS_ERR_")));
   const verify = await cli(["audit", "verify"]);
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+});
+
+/** Bytes a broken or hostile peer sends to an HTTP listener before it vanishes. */
+const GARBAGE: readonly string[] = [
+  "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", // a TLS ClientHello to a plain HTTP port
+  "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+  "GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+  "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+  `GET /${"a".repeat(70_000)} HTTP/1.1\r\nHost: x\r\n\r\n`,
+  "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+  "CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n",
+  "GET //a:99999/%E0%A4%A HTTP/1.1\r\nHost: x\r\n\r\n",
+  "\r\n\r\n\r\n",
+];
+
+/** Write `bytes`, then either reset the connection at once or wait for the server to answer. */
+function hit(to: net.NetConnectOpts, bytes: string, reset: boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const s = net.connect(to, () => {
+      s.write(Buffer.from(bytes, "latin1"));
+      // A unix socket has no RST; there a reset is an abrupt close.
+      if (reset) {
+        if ("path" in to) s.destroy();
+        else s.resetAndDestroy();
+      }
+    });
+    s.on("data", () => undefined);
+    s.on("close", () => resolve());
+    s.on("error", () => resolve());
+    setTimeout(() => {
+      s.destroy();
+      resolve();
+    }, 3000).unref();
+  });
+}
+
+test("garbage, half requests and resets on every HTTP listener leave the appliance serving", async () => {
+  const tcp = (port: number): net.NetConnectOpts => ({ port, host: "127.0.0.1" });
+  const run = path.join(a.home ?? "", "run");
+  const listeners: [string, net.NetConnectOpts][] = [
+    ["agent port", tcp(portOf(m, "gateway"))],
+    ["user API", tcp(portOf(m, "supervision", "api_port"))],
+    ["supervision stream", tcp(portOf(m, "supervision", "ws_port"))],
+    ["dashboard", tcp(portOf(m, "dashboard"))],
+    ["egress proxy", tcp(portOf(m, "proxy"))],
+    ["metrics", tcp(portOf(m, "observability", "metrics_port"))],
+    ["egress socket", { path: path.join(run, "egress.sock") }],
+    ["audit intake", { path: path.join(run, "audit.sock") }],
+  ];
+  await Promise.all(
+    listeners.flatMap(([, to]) => GARBAGE.flatMap((g) => [hit(to, g, false), hit(to, g, true)])),
+  );
+  const ready = await httpGet(`http://127.0.0.1:${portOf(m, "gateway")}/ready`);
+  assert.equal(ready.status, 200, ready.body);
+  for (const port of [portOf(m, "dashboard"), portOf(m, "gateway")])
+    assert.equal((await httpGet(`http://127.0.0.1:${port}/livez`)).status, 200);
+  const witness = await rpcWitness(portOf(m, "gateway"), "/rpc", "capabilities.list");
+  await witness.alive();
+  witness.close();
 });
