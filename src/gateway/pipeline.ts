@@ -174,12 +174,18 @@ export class GatewayPipeline implements Pipeline {
       return (await this.d.audit.append(entry, { durable })).seq;
     } catch (err) {
       const e = asKruxError(err);
-      this.d.log.error({ event: "AuditWriteFailed", code: e.code, kind: entry.kind }, e.message);
+      // A halted log said so once (AuditHalted); each call it refuses meanwhile is not news.
+      const halted = e.data.halted_since !== undefined;
+      this.d.log[halted ? "debug" : "error"](
+        { event: "AuditWriteFailed", code: e.code, kind: entry.kind },
+        e.message,
+      );
       throw new KruxError(
         "Unavailable",
         "the audit log cannot be written; no call runs without its record",
         {
           component: "audit",
+          ...(halted ? { halted_since: e.data.halted_since } : {}),
         },
       );
     }
