@@ -15,9 +15,10 @@ export function clip(s: string, max = 128): string {
 }
 
 /**
- * An object with no prototype, for keys a client names (header and environment names): a key
- * such as `__proto__` or `constructor` is then an ordinary key, never an inherited member.
+ * `obj[key] = value` for a key a client names (a header or environment variable name): always an
+ * own property, so `__proto__` is stored like any other name instead of replacing the prototype
+ * (or being dropped without a word).
  */
-export function dict<T>(): Record<string, T> {
-  return Object.create(null) as Record<string, T>;
+export function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }

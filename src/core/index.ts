@@ -23,7 +23,7 @@ export { appRoot, appVersion } from "./app-root.js";
 export { worst } from "./health.js";
 export type { ComponentHealth, HealthStatus } from "./health.js";
 export { tokenInUrl } from "./url-tokens.js";
-export { clip, dict } from "./bounded.js";
+export { clip, setOwn } from "./bounded.js";
 export {
   createHttpServer,
   createWebSocketServer,

@@ -11,6 +11,7 @@ import {
   Gauge,
   Histogram,
   createHttpServer,
+  setOwn,
   type Logger,
   type PeerFault,
   type Registry,
@@ -608,8 +609,12 @@ export function endToEndHeaders(rawHeaders: readonly string[]): Record<string, s
     const value = rawHeaders[i + 1] as string;
     if (HOP_BY_HOP.has(name) || named.has(name)) continue;
     if (name.startsWith("proxy-") || name.startsWith("x-kruxos-")) continue;
-    const prev = out[name];
-    out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+    const prev = Object.hasOwn(out, name) ? out[name] : undefined;
+    setOwn(
+      out,
+      name,
+      prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value],
+    );
   }
   return out;
 }

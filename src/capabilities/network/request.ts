@@ -2,6 +2,7 @@
 // are the ones a schema cannot express (or that must hold even when a handler is called without the
 // registry): an absolute http(s) URL without user info, no header that would let the agent speak for
 // the appliance or split the request, and no secret placeholder leaving before the vault exists.
+import { setOwn } from "../../core/index.js";
 import { invalidInput, netError, type NetworkCapability } from "./errors.js";
 
 /** `${secret:NAME}` and the near-misses a resolver might also accept (spaces, case). */
@@ -119,7 +120,7 @@ export function checkHeaders(
         at,
         `The ${name} header contains a CR, LF or other control character; refused.`,
       );
-    out[name] = value;
+    setOwn(out, name, value);
   }
   return out;
 }
@@ -140,8 +141,8 @@ export function lowerHeaders(headers: Readonly<Record<string, string>>): Record<
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers)) {
     const key = k.toLowerCase();
-    const prev = out[key];
-    out[key] = prev === undefined ? String(v) : `${prev}, ${String(v)}`;
+    const prev = Object.hasOwn(out, key) ? out[key] : undefined;
+    setOwn(out, key, prev === undefined ? String(v) : `${prev}, ${String(v)}`);
   }
   return out;
 }

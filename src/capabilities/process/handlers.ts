@@ -1,6 +1,7 @@
 // process.run|list|info|wait|kill. Every command runs through the Launcher (a kernel sandbox in the
 // appliance); these handlers only turn inputs into a SandboxRequest, track background runs per agent
 // and shape results into the outputs the YAML definitions publish.
+import { setOwn } from "../../core/index.js";
 import { identityOf, type Launcher, type SandboxProcess, type SandboxRequest } from "../ports.js";
 import type { CapabilityHandler } from "../types.js";
 import { capabilityError, invalidInput } from "./errors.js";
@@ -53,7 +54,7 @@ function envOf(
     if (value.includes("\0"))
       throw invalidInput(`/env/${name}`, "Environment values cannot contain NUL bytes.");
     refuseSecretPlaceholder(capability, `env.${name}`, value);
-    out[name] = value;
+    setOwn(out, name, value);
   }
   return out;
 }
