@@ -123,11 +123,16 @@ export interface HostOptions {
   readonly appDir?: string;
   /** Extra environment for the appliance process (canaries, overrides). */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Run on this home folder instead of a fresh one, so a test can restart the appliance on the
+   * same data (audit log, state, agents). The caller owns it: `cleanup` leaves it in place.
+   */
+  readonly home?: string;
 }
 
 export async function startHost(m: ManifestObject, opts: HostOptions = {}): Promise<Appliance> {
   const tmp = tempDir("kruxos-contract-");
-  const home = path.join(tmp.dir, "home");
+  const home = opts.home ?? path.join(tmp.dir, "home");
   const file = path.join(tmp.dir, "kruxos.toml");
   writeFileSync(file, manifestText(m));
   const cli = opts.appDir ? path.join(opts.appDir, "bin", "kruxos") : CLI;
