@@ -9,6 +9,7 @@ import {
   Gauge,
   createHttpServer,
   mergeExpositions,
+  registered,
   unixRequest,
   type Registry,
 } from "../core/index.js";
@@ -19,14 +20,17 @@ export type RequestObserver = (route: string, status: number) => void;
 /** `kruxos_http_requests_total` for one server of a program. */
 export function httpObserver(registry: Registry, server: string): RequestObserver {
   const name = "kruxos_http_requests_total";
-  const counter =
-    (registry.getSingleMetric(name) as Counter<"server" | "route" | "status"> | undefined) ??
-    new Counter({
-      name,
-      help: "HTTP requests served, by server, route and status.",
-      labelNames: ["server", "route", "status"],
-      registers: [registry],
-    });
+  const counter = registered(
+    registry,
+    name,
+    () =>
+      new Counter<"server" | "route" | "status">({
+        name,
+        help: "HTTP requests served, by server, route and status.",
+        labelNames: ["server", "route", "status"],
+        registers: [registry],
+      }),
+  );
   return (route, status) => counter.inc({ server, route, status: String(status) });
 }
 

@@ -41,6 +41,7 @@ import {
   Gauge,
   Histogram,
   KruxError,
+  registered,
   type ComponentHealth,
   type HealthStatus,
   type Logger,
@@ -169,39 +170,49 @@ interface AuditMetrics {
 
 function metricsOn(registry: Registry | undefined): AuditMetrics | undefined {
   if (!registry) return undefined;
-  const existing = <T>(name: string): T | undefined =>
-    registry.getSingleMetric(name) as T | undefined;
   return {
-    records:
-      existing<Counter<"kind">>("kruxos_audit_records_total") ??
-      new Counter({
-        name: "kruxos_audit_records_total",
-        help: "Audit records written, by kind.",
-        labelNames: ["kind"],
-        registers: [registry],
-      }),
-    appendSeconds:
-      existing<Histogram<string>>("kruxos_audit_append_seconds") ??
-      new Histogram({
-        name: "kruxos_audit_append_seconds",
-        help: "Time from append to the record being written (and fsynced when durable).",
-        buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-        registers: [registry],
-      }),
-    failures:
-      existing<Counter<string>>("kruxos_audit_write_failures_total") ??
-      new Counter({
-        name: "kruxos_audit_write_failures_total",
-        help: "Failed audit writes (log, fsync or checkpoint).",
-        registers: [registry],
-      }),
-    halted:
-      existing<Gauge<string>>("kruxos_audit_halted") ??
-      new Gauge({
-        name: "kruxos_audit_halted",
-        help: "1 while the audit writer is halted (halt mode, writes failing, appends refused).",
-        registers: [registry],
-      }),
+    records: registered(
+      registry,
+      "kruxos_audit_records_total",
+      () =>
+        new Counter<"kind">({
+          name: "kruxos_audit_records_total",
+          help: "Audit records written, by kind.",
+          labelNames: ["kind"],
+          registers: [registry],
+        }),
+    ),
+    appendSeconds: registered(
+      registry,
+      "kruxos_audit_append_seconds",
+      () =>
+        new Histogram({
+          name: "kruxos_audit_append_seconds",
+          help: "Time from append to the record being written (and fsynced when durable).",
+          buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+          registers: [registry],
+        }),
+    ),
+    failures: registered(
+      registry,
+      "kruxos_audit_write_failures_total",
+      () =>
+        new Counter({
+          name: "kruxos_audit_write_failures_total",
+          help: "Failed audit writes (log, fsync, checkpoint, or a halted writer's retry).",
+          registers: [registry],
+        }),
+    ),
+    halted: registered(
+      registry,
+      "kruxos_audit_halted",
+      () =>
+        new Gauge({
+          name: "kruxos_audit_halted",
+          help: "1 while the audit writer is halted (halt mode, writes failing, appends refused).",
+          registers: [registry],
+        }),
+    ),
   };
 }
 

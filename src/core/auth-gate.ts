@@ -17,15 +17,17 @@ export interface AuthRefusalReport {
   readonly path: string;
 }
 
+/** What a refused request is answered with (HTTP status, JSON body, headers). */
+export interface GateRefusal {
+  readonly ok: false;
+  readonly status: 401 | 429;
+  readonly reason: string;
+  readonly body: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+}
+
 export type GateOutcome<T> =
-  | { readonly ok: true; readonly who: T; readonly source: string }
-  | {
-      readonly ok: false;
-      readonly status: 401 | 429;
-      readonly reason: string;
-      readonly body: Record<string, unknown>;
-      readonly headers: Record<string, string>;
-    };
+  { readonly ok: true; readonly who: T; readonly source: string } | GateRefusal;
 
 export interface AuthGateOptions<T> {
   /** The bearer token from the Authorization header (undefined when absent or not Bearer). */

@@ -12,6 +12,7 @@ export type { Json } from "./canonical-json.js";
 export {
   createRegistry,
   mergeExpositions,
+  registered,
   Registry,
   Counter,
   Gauge,
@@ -43,7 +44,13 @@ export type {
 } from "./servers.js";
 export { AuthLimiter } from "./auth-limiter.js";
 export { createAuthGate, bearerToken, sourceOf } from "./auth-gate.js";
-export type { AuthGateOptions, AuthRefusalReport, GateOutcome, Verdict } from "./auth-gate.js";
+export type {
+  AuthGateOptions,
+  AuthRefusalReport,
+  GateOutcome,
+  GateRefusal,
+  Verdict,
+} from "./auth-gate.js";
 export type { AuthLimiterOptions } from "./auth-limiter.js";
 export { RefusalSampler } from "./refusal-sampler.js";
 export type { RefusalEvent, RefusalSummary, RefusalSamplerOptions } from "./refusal-sampler.js";

@@ -13,6 +13,15 @@ export function createRegistry(program: string, withProcessMetrics = true): Regi
   return registry;
 }
 
+/**
+ * The metric `name` already in `registry`, or the one `make` registers. A program reopening a
+ * component (or two servers sharing a family) counts into one metric instead of failing on a
+ * duplicate name.
+ */
+export function registered<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
 interface Family {
   help: string | undefined;
   type: string | undefined;

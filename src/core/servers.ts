@@ -15,7 +15,7 @@ import http from "node:http";
 import type net from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
-import { Counter, type Registry } from "./metrics.js";
+import { Counter, registered, type Registry } from "./metrics.js";
 
 export type PeerFaultKind = "websocket_protocol" | "http_parse" | "timeout" | "limit";
 
@@ -86,14 +86,16 @@ function faultCounter(
 ): Counter<"server" | "kind" | "code"> | undefined {
   if (!registry) return undefined;
   const name = "kruxos_peer_faults_total";
-  return (
-    (registry.getSingleMetric(name) as Counter<"server" | "kind" | "code"> | undefined) ??
-    new Counter({
-      name,
-      help: "Connections a client broke (bad WebSocket frame, malformed or too-slow HTTP request), by server, kind and code.",
-      labelNames: ["server", "kind", "code"],
-      registers: [registry],
-    })
+  return registered(
+    registry,
+    name,
+    () =>
+      new Counter({
+        name,
+        help: "Connections a client broke (bad WebSocket frame, malformed or too-slow HTTP request, a broken limit), by server, kind and code.",
+        labelNames: ["server", "kind", "code"],
+        registers: [registry],
+      }),
   );
 }
 

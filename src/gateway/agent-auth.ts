@@ -3,21 +3,13 @@
 // User (operator) tokens are refused here. Each accepted connection or request gets a session id.
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import { createAuthGate, type AuthRefusalReport } from "../core/index.js";
+import { createAuthGate, type AuthRefusalReport, type GateRefusal } from "../core/index.js";
 import type { AgentAuth } from "../state/index.js";
 import type { AgentIdentity } from "./pipeline-types.js";
 
 export type AuthFailure = AuthRefusalReport;
 
-export type AuthOutcome =
-  | { readonly ok: true; readonly agent: AgentIdentity }
-  | {
-      readonly ok: false;
-      readonly status: 401 | 429;
-      readonly reason: string;
-      readonly body: Record<string, unknown>;
-      readonly headers: Record<string, string>;
-    };
+export type AuthOutcome = { readonly ok: true; readonly agent: AgentIdentity } | GateRefusal;
 
 export interface AgentAuthenticatorDeps {
   readonly authenticate: (token: string | undefined) => AgentAuth;
