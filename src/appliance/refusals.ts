@@ -9,6 +9,7 @@ import {
   Counter,
   RefusalSampler,
   clip,
+  registered,
   type AuthRefusalReport,
   type Logger,
   type PeerFault,
@@ -39,15 +40,17 @@ export function createRefusals(opts: {
   /** Append to the audit log (the gateway's own, or through its intake socket). */
   readonly record: (entry: AuditEntry) => void;
 }): Refusals {
-  const authFailures =
-    (opts.registry.getSingleMetric("kruxos_auth_failures_total") as
-      Counter<"reason" | "surface"> | undefined) ??
-    new Counter({
-      name: "kruxos_auth_failures_total",
-      help: "Refused authentications, by surface and reason (every one, also those only summarized in the audit log).",
-      labelNames: ["surface", "reason"],
-      registers: [opts.registry],
-    });
+  const authFailures = registered(
+    opts.registry,
+    "kruxos_auth_failures_total",
+    () =>
+      new Counter<"surface" | "reason">({
+        name: "kruxos_auth_failures_total",
+        help: "Refused authentications, by surface and reason (every one, also those only summarized in the audit log).",
+        labelNames: ["surface", "reason"],
+        registers: [opts.registry],
+      }),
+  );
   const summarized = new Counter({
     name: "kruxos_refusals_summarized_total",
     help: "Refusals counted in a refusal.summary audit record instead of one record each.",
