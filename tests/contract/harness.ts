@@ -14,6 +14,7 @@ import {
 } from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
+import { after, before } from "node:test";
 import { parse as parseToml, stringify as toToml } from "smol-toml";
 import { renderAll, validateManifestText } from "../../src/config/index.js";
 import {
@@ -389,22 +390,49 @@ export function operatorCli(a: Appliance): (args: readonly string[]) => ReturnTy
     });
 }
 
+/** A ready host-mode appliance and one agent with its token. */
+export interface ReadyHost {
+  readonly a: Appliance;
+  readonly m: ManifestObject;
+  readonly token: string;
+  /** The first admin's user token (for the operator surfaces). */
+  readonly adminToken: string;
+  readonly cli: ReturnType<typeof operatorCli>;
+}
+
 /** A ready host-mode appliance on free ports, with one agent created through the operator CLI. */
 export async function readyHostWithAgent(
   agent: string,
   edit: (m: ManifestObject) => ManifestObject = (m) => m,
   hostOpts: HostOptions = {},
-): Promise<{
-  a: Appliance;
-  m: ManifestObject;
-  token: string;
-  cli: ReturnType<typeof operatorCli>;
-}> {
+): Promise<ReadyHost> {
   const m = edit(await withFreePorts(defaultManifest()));
   const a = await startHost(m, hostOpts);
   await waitReady(a, 60_000);
   const cli = operatorCli(a);
   const made = await cli(["agent", "create", agent, "--json"]);
   if (made.code !== 0) throw new Error(`agent create failed: ${made.stderr}`);
-  return { a, m, token: (JSON.parse(made.stdout) as { token: string }).token, cli };
+  const adminToken = readFileSync(
+    path.join(a.home ?? "", "data", "secrets", "admin.token"),
+    "utf8",
+  ).trim();
+  return { a, m, token: (JSON.parse(made.stdout) as { token: string }).token, adminToken, cli };
+}
+
+/**
+ * The appliance of a whole test file: started (ready, with one agent) in `before`, removed in
+ * `after`. Its fields are there once `before` has run, i.e. inside every test.
+ */
+export function readyHostForFile(
+  agent: string,
+  edit?: (m: ManifestObject) => ManifestObject,
+): ReadyHost {
+  const host = {} as { -readonly [K in keyof ReadyHost]: ReadyHost[K] };
+  before(async () => {
+    Object.assign(host, await readyHostWithAgent(agent, edit));
+  });
+  after(async () => {
+    await host.a?.cleanup();
+  });
+  return host;
 }

@@ -5,23 +5,12 @@
 // the first few per source and window one by one, the rest counted in one refusal.summary.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import path from "node:path";
-import { after, before, test } from "node:test";
-import {
-  portOf,
-  readyHostWithAgent,
-  type Appliance,
-  type ManifestObject,
-} from "../contract/harness.js";
-
-let a: Appliance;
-let m: ManifestObject;
-let token: string;
-let cli: Awaited<ReturnType<typeof readyHostWithAgent>>["cli"];
-let adminToken: string;
+import { test } from "node:test";
+import { portOf, readyHostForFile } from "../contract/harness.js";
 
 const ATTEMPTS = 10_000;
 const SOURCES = 20;
@@ -29,29 +18,20 @@ const PER_SOURCE = 10;
 const PER_WINDOW = 100;
 const WINDOW_S = 60;
 
-before(async () => {
-  ({ a, m, token, cli } = await readyHostWithAgent("victim", (m) => ({
-    ...m,
-    audit: {
-      ...m.audit,
-      refusal_records_per_source: PER_SOURCE,
-      refusal_records_per_window: PER_WINDOW,
-      refusal_window_s: WINDOW_S,
-    },
-  })));
-  adminToken = readFileSync(
-    path.join(a.home ?? "", "data", "secrets", "admin.token"),
-    "utf8",
-  ).trim();
-});
-after(async () => {
-  await a.cleanup();
-});
+const host = readyHostForFile("victim", (m) => ({
+  ...m,
+  audit: {
+    ...m.audit,
+    refusal_records_per_source: PER_SOURCE,
+    refusal_records_per_window: PER_WINDOW,
+    refusal_window_s: WINDOW_S,
+  },
+}));
 
 const source = (i: number): string => `127.0.0.${2 + (i % SOURCES)}`;
 
 function auditBytes(): number {
-  const dir = path.join(a.home ?? "", "data", "audit");
+  const dir = path.join(host.a.home ?? "", "data", "audit");
   return readdirSync(dir)
     .filter((f) => /^audit-\d{4}-\d{2}-\d{2}\.log$/.test(f))
     .reduce((n, f) => n + statSync(path.join(dir, f)).size, 0);
@@ -61,7 +41,7 @@ function auditBytes(): number {
 function upgrade(auth: string | undefined, from: string): Promise<number> {
   return new Promise((resolve) => {
     const s = net.connect(
-      { port: portOf(m, "gateway"), host: "127.0.0.1", localAddress: from },
+      { port: portOf(host.m, "gateway"), host: "127.0.0.1", localAddress: from },
       () =>
         s.write(
           `GET /rpc HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n${auth === undefined ? "" : `Authorization: ${auth}\r\n`}\r\n`,
@@ -93,7 +73,7 @@ function post(auth: string | undefined, from: string): Promise<number> {
     const req = http.request(
       {
         host: "127.0.0.1",
-        port: portOf(m, "gateway"),
+        port: portOf(host.m, "gateway"),
         path: "/mcp",
         method: "POST",
         localAddress: from,
@@ -119,10 +99,10 @@ const GUESSES: ((i: number) => string | undefined)[] = [
   () => undefined,
   () => "Bearer not-a-token",
   () => `Basic ${randomBytes(8).toString("base64")}`,
-  () => `Bearer ${adminToken}`,
+  () => `Bearer ${host.adminToken}`,
 ];
 
-test(`${ATTEMPTS} refused attempts from ${SOURCES} addresses: none gets in, the real token always does, and audit growth stays bounded`, async (t) => {
+test(`${ATTEMPTS} refused attempts from ${SOURCES} addresses: none gets in, the real host.token always does, and audit growth stays bounded`, async (t) => {
   const before = { bytes: auditBytes(), started: Date.now() };
   const refused = new Map<number, number>();
   let validChecks = 0;
@@ -137,8 +117,8 @@ test(`${ATTEMPTS} refused attempts from ${SOURCES} addresses: none gets in, the 
       refused.set(status, (refused.get(status) ?? 0) + 1);
       if (i % 250 === 0) {
         // The agent, from an address that is flooding right now, still gets in on both transports.
-        assert.equal(await upgrade(`Bearer ${token}`, source(i)), 101, `attempt ${i}`);
-        assert.equal(await post(`Bearer ${token}`, source(i)), 200, `attempt ${i}`);
+        assert.equal(await upgrade(`Bearer ${host.token}`, source(i)), 101, `attempt ${i}`);
+        assert.equal(await post(`Bearer ${host.token}`, source(i)), 200, `attempt ${i}`);
         validChecks++;
       }
     }
@@ -153,10 +133,10 @@ test(`${ATTEMPTS} refused attempts from ${SOURCES} addresses: none gets in, the 
   assert.equal((refused.get(401) ?? 0) + (refused.get(429) ?? 0), ATTEMPTS);
 
   // A clean stop writes the current window's summary.
-  assert.equal(await a.stop(), 0);
+  assert.equal(await host.a.stop(), 0);
   const grown = auditBytes() - before.bytes;
   const query = async (kind: string): Promise<Record<string, unknown>[]> => {
-    const r = await cli(["audit", "query", "--kind", kind, "--json", "--limit", "100000"]);
+    const r = await host.cli(["audit", "query", "--kind", kind, "--json", "--limit", "100000"]);
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout) as Record<string, unknown>[];
   };
@@ -174,11 +154,11 @@ test(`${ATTEMPTS} refused attempts from ${SOURCES} addresses: none gets in, the 
   );
   const records = individual.length + summaries.length;
   assert.ok(grown <= records * 1024, `${grown} bytes for ${records} records`);
-  const verify = await cli(["audit", "verify"]);
+  const verify = await host.cli(["audit", "verify"]);
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
   t.diagnostic(
     `${ATTEMPTS} refused attempts in ${elapsedS.toFixed(1)} s (401: ${refused.get(401)}, 429: ${refused.get(429)}); ` +
-      `${validChecks} checks of the real token from flooding addresses, all admitted; ` +
+      `${validChecks} checks of the real host.token from flooding addresses, all admitted; ` +
       `audit grew by ${records} records (${individual.length} one by one, ${summaries.length} summaries), ` +
       `${grown} bytes — ${Math.round((grown * 10_000) / ATTEMPTS)} bytes per 10,000 refused attempts`,
   );

@@ -4,10 +4,9 @@
 // that connection, with the code the RFC gives, while the process and every other connection go on;
 // each one is counted in a metric and recorded in the audit log.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import WebSocket from "ws";
 import { httpGet } from "../helpers/repo.js";
 import {
@@ -17,42 +16,17 @@ import {
   sendAndReadClose,
   type RawConnection,
 } from "../helpers/raw-ws.js";
-import {
-  portOf,
-  readyHostWithAgent,
-  type Appliance,
-  type ManifestObject,
-} from "../contract/harness.js";
-
-let a: Appliance;
-let m: ManifestObject;
-let agentToken: string;
-let adminToken: string;
-let cli: Awaited<ReturnType<typeof readyHostWithAgent>>["cli"];
+import { portOf, readyHostForFile } from "../contract/harness.js";
 
 const AGENT_MAX = 64 * 1024;
 const STREAM_MAX = 64 * 1024;
 
-before(async () => {
-  ({
-    a,
-    m,
-    token: agentToken,
-    cli,
-  } = await readyHostWithAgent("frames", (m) => ({
-    ...m,
-    gateway: { ...m.gateway, max_message_bytes: AGENT_MAX },
-    // Every violation of this file is recorded one by one, so the test can find each of them.
-    audit: { ...m.audit, refusal_records_per_source: 1000, refusal_records_per_window: 1000 },
-  })));
-  adminToken = readFileSync(
-    path.join(a.home ?? "", "data", "secrets", "admin.token"),
-    "utf8",
-  ).trim();
-});
-after(async () => {
-  await a.cleanup();
-});
+const host = readyHostForFile("frames", (m) => ({
+  ...m,
+  gateway: { ...m.gateway, max_message_bytes: AGENT_MAX },
+  // Every violation of this file is recorded one by one, so the test can find each of them.
+  audit: { ...m.audit, refusal_records_per_source: 1000, refusal_records_per_window: 1000 },
+}));
 
 const utf8 = (s: string): Buffer => Buffer.from(s, "utf8");
 const PROTOCOL_ERROR = 1002;
@@ -239,7 +213,7 @@ function connect(port: number, urlPath: string, token: string): Promise<WebSocke
 
 /** A JSON-RPC request on the witness, answered. */
 async function rpcWitness(port: number, urlPath: string, method: string): Promise<Witness> {
-  const ws = await connect(port, urlPath, agentToken);
+  const ws = await connect(port, urlPath, host.token);
   let id = 0;
   return {
     alive: () =>
@@ -263,7 +237,7 @@ async function rpcWitness(port: number, urlPath: string, method: string): Promis
 
 /** The stream answers a ping while open. */
 async function pingWitness(port: number, urlPath: string): Promise<Witness> {
-  const ws = await connect(port, urlPath, adminToken);
+  const ws = await connect(port, urlPath, host.adminToken);
   return {
     alive: () =>
       new Promise((resolve, reject) => {
@@ -282,35 +256,35 @@ async function pingWitness(port: number, urlPath: string): Promise<Witness> {
 const ENDPOINTS: readonly Endpoint[] = [
   {
     name: "agent /rpc",
-    port: () => portOf(m, "gateway"),
+    port: () => portOf(host.m, "gateway"),
     path: "/rpc",
-    token: () => agentToken,
+    token: () => host.token,
     maxPayload: AGENT_MAX,
-    witness: () => rpcWitness(portOf(m, "gateway"), "/rpc", "capabilities.list"),
+    witness: () => rpcWitness(portOf(host.m, "gateway"), "/rpc", "capabilities.list"),
   },
   {
     name: "MCP over WebSocket",
-    port: () => portOf(m, "gateway"),
+    port: () => portOf(host.m, "gateway"),
     path: "/mcp",
-    token: () => agentToken,
+    token: () => host.token,
     maxPayload: AGENT_MAX,
-    witness: () => rpcWitness(portOf(m, "gateway"), "/mcp", "ping"),
+    witness: () => rpcWitness(portOf(host.m, "gateway"), "/mcp", "ping"),
   },
   {
     name: "the supervision stream",
-    port: () => portOf(m, "supervision", "ws_port"),
+    port: () => portOf(host.m, "supervision", "ws_port"),
     path: "/",
-    token: () => adminToken,
+    token: () => host.adminToken,
     maxPayload: STREAM_MAX,
-    witness: () => pingWitness(portOf(m, "supervision", "ws_port"), "/"),
+    witness: () => pingWitness(portOf(host.m, "supervision", "ws_port"), "/"),
   },
   {
     name: "the dashboard's /ws",
-    port: () => portOf(m, "dashboard"),
+    port: () => portOf(host.m, "dashboard"),
     path: "/ws",
-    token: () => adminToken,
+    token: () => host.adminToken,
     maxPayload: STREAM_MAX,
-    witness: () => pingWitness(portOf(m, "dashboard"), "/ws"),
+    witness: () => pingWitness(portOf(host.m, "dashboard"), "/ws"),
   },
 ];
 
@@ -337,7 +311,7 @@ for (const e of ENDPOINTS)
         c.socket.resetAndDestroy();
       });
       // The process and a well-behaved client on the same endpoint went through all of it.
-      const live = await httpGet(`http://127.0.0.1:${portOf(m, "gateway")}/livez`);
+      const live = await httpGet(`http://127.0.0.1:${portOf(host.m, "gateway")}/livez`);
       assert.equal(live.status, 200);
       await witness.alive();
       // New connections are accepted as before.
@@ -351,7 +325,7 @@ for (const e of ENDPOINTS)
 
 test("every violation is counted in kruxos_peer_faults_total and recorded as peer.violation", async () => {
   const metrics = await httpGet(
-    `http://127.0.0.1:${portOf(m, "observability", "metrics_port")}/metrics`,
+    `http://127.0.0.1:${portOf(host.m, "observability", "metrics_port")}/metrics`,
   );
   const count = (server: string): number =>
     [...metrics.body.matchAll(/^kruxos_peer_faults_total\{([^}]*)\} (\d+)$/gm)]
@@ -360,7 +334,15 @@ test("every violation is counted in kruxos_peer_faults_total and recorded as pee
   // /rpc and /mcp on the agent port; the stream also sees the dashboard's /ws (a byte pipe to it).
   assert.equal(count("agent"), 2 * VIOLATIONS.length, metrics.body.slice(0, 2000));
   assert.equal(count("supervision_ws"), 2 * VIOLATIONS.length);
-  const q = await cli(["audit", "query", "--kind", "peer.violation", "--json", "--limit", "1000"]);
+  const q = await host.cli([
+    "audit",
+    "query",
+    "--kind",
+    "peer.violation",
+    "--json",
+    "--limit",
+    "1000",
+  ]);
   assert.equal(q.code, 0, q.stderr);
   const records = JSON.parse(q.stdout) as {
     detail: { server: string; code: string; close_code?: number };
@@ -371,7 +353,7 @@ test("every violation is counted in kruxos_peer_faults_total and recorded as pee
   );
   assert.ok(records.some((r) => r.detail.server === "supervision_ws"));
   assert.ok(records.every((r) => r.detail.code.startsWith("WS_ERR_")));
-  const verify = await cli(["audit", "verify"]);
+  const verify = await host.cli(["audit", "verify"]);
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
 });
 
@@ -411,25 +393,25 @@ function hit(to: net.NetConnectOpts, bytes: string, reset: boolean): Promise<voi
 
 test("garbage, half requests and resets on every HTTP listener leave the appliance serving", async () => {
   const tcp = (port: number): net.NetConnectOpts => ({ port, host: "127.0.0.1" });
-  const run = path.join(a.home ?? "", "run");
+  const run = path.join(host.a.home ?? "", "run");
   const listeners: [string, net.NetConnectOpts][] = [
-    ["agent port", tcp(portOf(m, "gateway"))],
-    ["user API", tcp(portOf(m, "supervision", "api_port"))],
-    ["supervision stream", tcp(portOf(m, "supervision", "ws_port"))],
-    ["dashboard", tcp(portOf(m, "dashboard"))],
-    ["egress proxy", tcp(portOf(m, "proxy"))],
-    ["metrics", tcp(portOf(m, "observability", "metrics_port"))],
+    ["agent port", tcp(portOf(host.m, "gateway"))],
+    ["user API", tcp(portOf(host.m, "supervision", "api_port"))],
+    ["supervision stream", tcp(portOf(host.m, "supervision", "ws_port"))],
+    ["dashboard", tcp(portOf(host.m, "dashboard"))],
+    ["egress proxy", tcp(portOf(host.m, "proxy"))],
+    ["metrics", tcp(portOf(host.m, "observability", "metrics_port"))],
     ["egress socket", { path: path.join(run, "egress.sock") }],
     ["audit intake", { path: path.join(run, "audit.sock") }],
   ];
   await Promise.all(
     listeners.flatMap(([, to]) => GARBAGE.flatMap((g) => [hit(to, g, false), hit(to, g, true)])),
   );
-  const ready = await httpGet(`http://127.0.0.1:${portOf(m, "gateway")}/ready`);
+  const ready = await httpGet(`http://127.0.0.1:${portOf(host.m, "gateway")}/ready`);
   assert.equal(ready.status, 200, ready.body);
-  for (const port of [portOf(m, "dashboard"), portOf(m, "gateway")])
+  for (const port of [portOf(host.m, "dashboard"), portOf(host.m, "gateway")])
     assert.equal((await httpGet(`http://127.0.0.1:${port}/livez`)).status, 200);
-  const witness = await rpcWitness(portOf(m, "gateway"), "/rpc", "capabilities.list");
+  const witness = await rpcWitness(portOf(host.m, "gateway"), "/rpc", "capabilities.list");
   await witness.alive();
   witness.close();
 });

@@ -2,39 +2,24 @@
 // WebSockets. Past a bound the client gets a clear error it can act on, the refusal is audited,
 // and room comes back as soon as the operator (or the client) frees some.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { RpcClient } from "../helpers/rpc-client.js";
-import {
-  portOf,
-  readyHostWithAgent,
-  type Appliance,
-  type ManifestObject,
-} from "../contract/harness.js";
-
-let a: Appliance;
-let m: ManifestObject;
-let token: string;
-let cli: Awaited<ReturnType<typeof readyHostWithAgent>>["cli"];
+import { portOf, readyHostForFile } from "../contract/harness.js";
 
 const MAX_PENDING = 3;
 const MAX_CONNECTIONS = 4;
 
-before(async () => {
-  ({ a, m, token, cli } = await readyHostWithAgent("bounded", (m) => ({
-    ...m,
-    gateway: {
-      ...m.gateway,
-      max_pending_approvals: MAX_PENDING,
-      max_connections_per_agent: MAX_CONNECTIONS,
-    },
-  })));
-});
-after(async () => {
-  await a.cleanup();
-});
+const host = readyHostForFile("bounded", (m) => ({
+  ...m,
+  gateway: {
+    ...m.gateway,
+    max_pending_approvals: MAX_PENDING,
+    max_connections_per_agent: MAX_CONNECTIONS,
+  },
+}));
 
 test("an agent cannot queue more than max_pending_approvals calls for an operator", async () => {
-  const c = await RpcClient.connect(portOf(m, "gateway"), token);
+  const c = await RpcClient.connect(portOf(host.m, "gateway"), host.token);
   try {
     // filesystem.write needs an operator's approval under the shipped policy.
     const write = (n: number) =>
@@ -56,10 +41,18 @@ test("an agent cannot queue more than max_pending_approvals calls for an operato
     const actions = (full.error?.data.recovery as { action: string }[]).map((r) => r.action);
     assert.ok(actions.includes("wait_for_approval"), actions.join());
     // An operator decides one: room for one more.
-    const rejected = await cli(["approve", "reject", ids[0] ?? "", "--reason", "not now"]);
+    const rejected = await host.cli(["approve", "reject", ids[0] ?? "", "--reason", "not now"]);
     assert.equal(rejected.code, 0, rejected.stderr);
     assert.equal((await write(MAX_PENDING)).error?.code, -32002);
-    const q = await cli(["audit", "query", "--agent", "bounded", "--outcome", "denied", "--json"]);
+    const q = await host.cli([
+      "audit",
+      "query",
+      "--agent",
+      "bounded",
+      "--outcome",
+      "denied",
+      "--json",
+    ]);
     const denied = JSON.parse(q.stdout) as {
       outcome: { error_type: string };
       capability: string;
@@ -76,13 +69,13 @@ test("an agent cannot queue more than max_pending_approvals calls for an operato
 });
 
 test("an agent cannot hold more than max_connections_per_agent WebSockets; closing one frees its slot", async () => {
-  const port = portOf(m, "gateway");
+  const port = portOf(host.m, "gateway");
   const open: RpcClient[] = [];
   try {
     for (let i = 0; i < MAX_CONNECTIONS; i++)
-      open.push(await RpcClient.connect(port, token, i % 2 ? "/mcp" : "/rpc"));
+      open.push(await RpcClient.connect(port, host.token, i % 2 ? "/mcp" : "/rpc"));
     await assert.rejects(
-      RpcClient.connect(port, token),
+      RpcClient.connect(port, host.token),
       (e: { status?: number }) => e.status === 429,
     );
     const closing = open.pop();
@@ -93,7 +86,7 @@ test("an agent cannot hold more than max_connections_per_agent WebSockets; closi
     // The server sees the close a moment later.
     let again: RpcClient | undefined;
     for (let i = 0; i < 50 && !again; i++)
-      again = await RpcClient.connect(port, token).catch(() => undefined);
+      again = await RpcClient.connect(port, host.token).catch(() => undefined);
     assert.ok(again, "the freed slot was never given back");
     open.push(again);
     const r = await again.invoke("agent.whoami");

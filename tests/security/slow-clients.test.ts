@@ -3,33 +3,19 @@
 // and body_timeout_s, counts them as peer faults, and never reads a body before authentication.
 import assert from "node:assert/strict";
 import net from "node:net";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { httpGet } from "../helpers/repo.js";
-import {
-  portOf,
-  readyHostWithAgent,
-  type Appliance,
-  type ManifestObject,
-} from "../contract/harness.js";
-
-let a: Appliance;
-let m: ManifestObject;
-let token: string;
+import { portOf, readyHostForFile } from "../contract/harness.js";
 
 const HEADER_S = 2;
 const BODY_S = 3;
 /** The timeouts are checked once a second at most; past this the test calls it a failure. */
 const GRACE_MS = 2500;
 
-before(async () => {
-  ({ a, m, token } = await readyHostWithAgent("slow", (m) => ({
-    ...m,
-    gateway: { ...m.gateway, header_timeout_s: HEADER_S, body_timeout_s: BODY_S },
-  })));
-});
-after(async () => {
-  await a.cleanup();
-});
+const host = readyHostForFile("slow", (m) => ({
+  ...m,
+  gateway: { ...m.gateway, header_timeout_s: HEADER_S, body_timeout_s: BODY_S },
+}));
 
 interface Trickled {
   /** First line of whatever the server answered ("" if nothing). */
@@ -78,10 +64,10 @@ function trickle(
 }
 
 const LISTENERS = (): [string, number, string][] => [
-  ["agent port", portOf(m, "gateway"), "/livez"],
-  ["user API", portOf(m, "supervision", "api_port"), "/api/v1/health"],
-  ["supervision stream", portOf(m, "supervision", "ws_port"), "/"],
-  ["dashboard", portOf(m, "dashboard"), "/livez"],
+  ["agent port", portOf(host.m, "gateway"), "/livez"],
+  ["user API", portOf(host.m, "supervision", "api_port"), "/api/v1/health"],
+  ["supervision stream", portOf(host.m, "supervision", "ws_port"), "/"],
+  ["dashboard", portOf(host.m, "dashboard"), "/livez"],
 ];
 
 test("a request head that never ends is answered 408 and closed within header_timeout_s, on every listener", async () => {
@@ -101,11 +87,11 @@ test("a request head that never ends is answered 408 and closed within header_ti
   }
 });
 
-test("a POST without a token is refused at once and closed, however slowly its body comes", async () => {
+test("a POST without a host.token is refused at once and closed, however slowly its body comes", async () => {
   const results = await Promise.all(
     [
-      ["/mcp", portOf(m, "gateway"), "/mcp"] as const,
-      ["user API", portOf(m, "supervision", "api_port"), "/api/v1/agents"] as const,
+      ["/mcp", portOf(host.m, "gateway"), "/mcp"] as const,
+      ["user API", portOf(host.m, "supervision", "api_port"), "/api/v1/agents"] as const,
     ].map(async ([name, port, path]) => ({
       name,
       r: await trickle(
@@ -129,8 +115,8 @@ test("a POST without a token is refused at once and closed, however slowly its b
 
 test("an authenticated body that trickles is answered 408 and closed within body_timeout_s", async () => {
   const r = await trickle(
-    portOf(m, "gateway"),
-    `POST /mcp HTTP/1.1\r\nHost: x\r\nauthorization: Bearer ${token}\r\ncontent-type: application/json\r\naccept: application/json\r\ncontent-length: 100000\r\n\r\n`,
+    portOf(host.m, "gateway"),
+    `POST /mcp HTTP/1.1\r\nHost: x\r\nauthorization: Bearer ${host.token}\r\ncontent-type: application/json\r\naccept: application/json\r\ncontent-length: 100000\r\n\r\n`,
     "{",
     300,
     20_000,
@@ -141,9 +127,9 @@ test("an authenticated body that trickles is answered 408 and closed within body
 });
 
 test("the appliance is unharmed and each timeout is a counted peer fault", async () => {
-  assert.equal((await httpGet(`http://127.0.0.1:${portOf(m, "gateway")}/ready`)).status, 200);
+  assert.equal((await httpGet(`http://127.0.0.1:${portOf(host.m, "gateway")}/ready`)).status, 200);
   const metrics = await httpGet(
-    `http://127.0.0.1:${portOf(m, "observability", "metrics_port")}/metrics`,
+    `http://127.0.0.1:${portOf(host.m, "observability", "metrics_port")}/metrics`,
   );
   const timeouts = [...metrics.body.matchAll(/^kruxos_peer_faults_total\{([^}]*)\} (\d+)$/gm)]
     .filter((x) => (x[1] ?? "").includes('kind="timeout"'))
