@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { test } from "node:test";
 import { httpGet } from "../helpers/repo.js";
+import { RpcClient } from "../helpers/rpc-client.js";
 import { portOf, readyHostForFile } from "../contract/harness.js";
 
 const HEADER_S = 2;
@@ -135,4 +136,61 @@ test("the appliance is unharmed and each timeout is a counted peer fault", async
     .filter((x) => (x[1] ?? "").includes('kind="timeout"'))
     .reduce((n, x) => n + Number(x[2]), 0);
   assert.ok(timeouts >= LISTENERS().length + 1, `timeouts counted: ${timeouts}`);
+});
+
+test("the timeouts bound how a request arrives, not how long a WebSocket or a streamed answer lives", async () => {
+  const port = portOf(host.m, "gateway");
+  const ws = await RpcClient.connect(port, host.token);
+  let approval: string;
+  try {
+    // Well past both timeouts, the socket is still there and answers.
+    await new Promise((r) => setTimeout(r, (BODY_S + 2) * 1000));
+    const r = await ws.invoke("agent.whoami");
+    assert.equal((r.result?.data as { agent: string }).agent, "slow");
+    const queued = await ws.invoke("filesystem.write", { path: "w.txt", content: "x" });
+    approval = String(queued.error?.data.approval_id);
+  } finally {
+    ws.close();
+  }
+  // A long poll whose request arrived at once is answered after longer than the body timeout.
+  const mcp = async (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`http://127.0.0.1:${port}/mcp`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${host.token}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        ...headers,
+      },
+      body: JSON.stringify(body),
+    });
+  const init = await mcp({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "initialize",
+    params: {
+      protocolVersion: "2025-06-18",
+      capabilities: {},
+      clientInfo: { name: "t", version: "1" },
+    },
+  });
+  const sid = init.headers.get("mcp-session-id") ?? "";
+  const started = Date.now();
+  const wait = await mcp(
+    {
+      jsonrpc: "2.0",
+      id: 2,
+      method: "tools/call",
+      params: {
+        name: "approvals.wait",
+        arguments: { approval_id: approval, timeout_s: BODY_S + 2 },
+      },
+    },
+    { "mcp-session-id": sid },
+  );
+  assert.equal(wait.status, 200);
+  const text = await wait.text();
+  assert.ok(Date.now() - started >= BODY_S * 1000, "the wait ended early");
+  assert.match(text, /event: message/);
+  assert.match(text, /"status":"pending"/);
 });
