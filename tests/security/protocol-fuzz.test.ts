@@ -653,7 +653,15 @@ function checkHttp(c: HttpCase, a: HttpAnswer, limits: Limits): CheckResult {
     if (a.body !== "") out.problems.push("a body with 202");
     return out;
   }
-  const okStatus = e.kind === "single" && e.whole ? [200, 400] : [200];
+  // A whole-message error, or a single invalid message without an id (not a request, and a
+  // notification the server cannot accept: the transport says 400), may come back as a 400.
+  const request = e.kind === "single" ? e.member.request : undefined;
+  const invalidNotification =
+    typeof request === "object" &&
+    request !== null &&
+    !Array.isArray(request) &&
+    !Object.hasOwn(request, "id");
+  const okStatus = e.kind === "single" && (e.whole || invalidNotification) ? [200, 400] : [200];
   if (!okStatus.includes(a.status)) {
     const due = (e.kind === "single" ? [e.member] : e.members).map(
       (m) =>

@@ -322,9 +322,11 @@ export async function registerMcpHttp(app: FastifyInstance, deps: McpHttpDeps): 
       reply.raw.once("close", onClose);
 
       // A body that is not JSON-RPC we can read (unparseable, over a limit) is a 400 whose body
-      // is the JSON-RPC error, as the transport allows; it is never streamed.
-      const stream =
-        !shape.opaque && shape.requests > 0 && sseQ > 0 && (sseQ > jsonQ || shape.longRunning);
+      // is the JSON-RPC error, as the transport allows; it is never streamed. Neither is an
+      // initialize: whether it created a session (and so carries Mcp-Session-Id) is known only
+      // once it has run, and it never runs long.
+      const prefersSse = sseQ > 0 && (sseQ > jsonQ || shape.longRunning);
+      const stream = !created && !shape.opaque && shape.requests > 0 && prefersSse;
       entry.busy++;
       entry.lastUsed = Date.now();
       if (created) sessions.set(entry.id, entry);
@@ -345,10 +347,23 @@ export async function registerMcpHttp(app: FastifyInstance, deps: McpHttpDeps): 
           end(entry);
           delete headers["mcp-session-id"];
         }
-        if (shape.requests === 0 || out === undefined)
-          return reply.code(202).headers(headers).send();
+        if (out === undefined) return reply.code(202).headers(headers).send();
+        if (created && prefersSse)
+          return reply
+            .code(200)
+            .headers({
+              ...headers,
+              "content-type": "text/event-stream",
+              "cache-control": "no-cache, no-transform",
+            })
+            .send(`event: message\ndata: ${out}\n\n`);
+        // A single message we cannot accept — unreadable, or invalid without being a request (no
+        // id, so no notification either) — is a 400 carrying its JSON-RPC error. A batch is 200:
+        // its array answers each member.
+        const whole = !text.trimStart().startsWith("[");
+        const refused = shape.opaque || (whole && shape.requests === 0);
         return reply
-          .code(shape.opaque ? 400 : 200)
+          .code(refused ? 400 : 200)
           .headers({ ...headers, "content-type": "application/json" })
           .send(out);
       }
