@@ -7,55 +7,9 @@
 // ---------------------------------------------------------------------------------------------
 // seeded randomness
 
-/** mulberry32: small, fast, and the same sequence for the same seed on every platform. */
-export class Rng {
-  private s: number;
+import { Rng } from "./rng.js";
 
-  constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
-  /** 0 … n-1 */
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-
-  /** lo … hi, both included */
-  range(lo: number, hi: number): number {
-    return lo + this.int(hi - lo + 1);
-  }
-
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-
-  pick<T>(items: readonly T[]): T {
-    const v = items[this.int(items.length)];
-    if (v === undefined) throw new Error("pick from an empty list");
-    return v;
-  }
-
-  /** One of the thunks, by weight. */
-  weighted<T>(entries: readonly (readonly [number, () => T])[]): T {
-    const total = entries.reduce((n, [w]) => n + w, 0);
-    let x = this.next() * total;
-    for (const [w, f] of entries) {
-      if (x < w) return f();
-      x -= w;
-    }
-    const last = entries[entries.length - 1];
-    if (!last) throw new Error("weighted from an empty list");
-    return last[1]();
-  }
-}
+export { Rng };
 
 /** A seed for one stream (one connection, one transport) derived from the run's seed. */
 export function streamSeed(seed: number, stream: string): number {
@@ -149,6 +103,8 @@ export const PROTOTYPE_NAMES = [
   "propertyIsEnumerable",
   "toLocaleString",
   "__defineGetter__",
+  "__defineSetter__",
+  "__lookupGetter__",
   "__lookupSetter__",
   "prototype",
 ];

@@ -7,6 +7,16 @@ export interface RpcReply {
   readonly error?: { code: number; message: string; data: Record<string, unknown> };
 }
 
+/** An MCP initialize request, as a client opening a session sends it. */
+export function mcpInitialize(client: string, id = 1, protocolVersion = "2025-06-18"): unknown {
+  return {
+    jsonrpc: "2.0",
+    id,
+    method: "initialize",
+    params: { protocolVersion, capabilities: {}, clientInfo: { name: client, version: "1" } },
+  };
+}
+
 export class RpcClient {
   private next = 0;
   private readonly waiting = new Map<unknown, (r: RpcReply | RpcReply[]) => void>();

@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { AuditLog, verifyAudit, type AuditEntry } from "../../src/audit/index.js";
+import { mulberry32 as rng } from "../helpers/rng.js";
 
 const KEY = Buffer.alloc(32, 0x5a);
 
@@ -410,17 +411,6 @@ test("a re-hashed chain with rewritten checkpoint hashes is still caught by the 
 });
 
 // ---- clean logs --------------------------------------------------------------------------------
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 test("200 random clean logs always verify intact", async () => {
   const kinds = [

@@ -10,6 +10,7 @@ import http from "node:http";
 import net from "node:net";
 import path from "node:path";
 import { test } from "node:test";
+import { mcpInitialize } from "../helpers/rpc-client.js";
 import { portOf, readyHostForFile } from "../contract/harness.js";
 
 const ATTEMPTS = 10_000;
@@ -60,16 +61,7 @@ function upgrade(auth: string | undefined, from: string): Promise<number> {
 /** An MCP initialize POST; resolves with the status code. */
 function post(auth: string | undefined, from: string): Promise<number> {
   return new Promise((resolve) => {
-    const body = JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-06-18",
-        capabilities: {},
-        clientInfo: { name: "b", version: "1" },
-      },
-    });
+    const body = JSON.stringify(mcpInitialize("b"));
     const req = http.request(
       {
         host: "127.0.0.1",

@@ -26,6 +26,7 @@ import {
   type Appliance,
   type ManifestObject,
 } from "../contract/harness.js";
+import { mulberry32 as prng } from "../helpers/rng.js";
 
 const CYCLES = positiveInt("KRUXOS_SOAK_CYCLES", 10);
 const SEED = positiveInt("KRUXOS_SOAK_SEED", (Date.now() % 0x7fffffff) + 1);
@@ -41,18 +42,6 @@ function positiveInt(name: string, fallback: number): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer: ${raw}`);
   return n;
-}
-
-/** mulberry32: a small seeded PRNG, so a failing run's kill delays and call mix can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Ack {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { test } from "node:test";
 import { httpGet } from "../helpers/repo.js";
-import { RpcClient } from "../helpers/rpc-client.js";
+import { RpcClient, mcpInitialize } from "../helpers/rpc-client.js";
 import { portOf, readyHostForFile } from "../contract/harness.js";
 
 const HEADER_S = 2;
@@ -164,16 +164,7 @@ test("the timeouts bound how a request arrives, not how long a WebSocket or a st
       },
       body: JSON.stringify(body),
     });
-  const init = await mcp({
-    jsonrpc: "2.0",
-    id: 1,
-    method: "initialize",
-    params: {
-      protocolVersion: "2025-06-18",
-      capabilities: {},
-      clientInfo: { name: "t", version: "1" },
-    },
-  });
+  const init = await mcp(mcpInitialize("t"));
   const sid = init.headers.get("mcp-session-id") ?? "";
   const started = Date.now();
   const wait = await mcp(

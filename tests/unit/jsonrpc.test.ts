@@ -12,6 +12,7 @@ import {
   type Dispatch,
   type Pipeline,
 } from "../../src/gateway/index.js";
+import { PROTOTYPE_NAMES } from "../helpers/fuzz.js";
 
 const limits = { maxMessageBytes: 4096, maxBatch: 4, maxDepth: 8 };
 const calls: string[] = [];
@@ -212,22 +213,6 @@ test("per-agent limits: in-flight calls beyond the limit are RateLimited, long w
   );
   assert.equal(await slow.run("c", async () => 4, {}, t0 + 1500), 4, "the bucket refills");
 });
-
-/** The names a client may pick to reach an inherited member of a plain object. */
-const PROTOTYPE_NAMES = [
-  "toString",
-  "constructor",
-  "__proto__",
-  "hasOwnProperty",
-  "valueOf",
-  "isPrototypeOf",
-  "propertyIsEnumerable",
-  "toLocaleString",
-  "__defineGetter__",
-  "__defineSetter__",
-  "__lookupGetter__",
-  "__lookupSetter__",
-];
 
 /** The agent methods' dispatch; these tests never reach the pipeline. */
 const agentRpc = (): Dispatch =>

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { test } from "node:test";
 import { PolicyEngine, type PolicySource } from "../../src/policy/index.js";
+import { mulberry32 } from "../helpers/rng.js";
 
 const POLICIES = Number(process.env.KRUXOS_PROPERTY_POLICIES ?? 10_000);
 const REQUESTS_PER_POLICY = 20;
@@ -157,17 +158,6 @@ function refGlob(p: string, i: number, s: string, j: number): boolean {
 }
 
 // --- random policies and requests ----------------------------------------------------------------
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const AGENTS = ["a", "b", "c"];
 const REQUEST_AGENTS = [...AGENTS, "d"];
