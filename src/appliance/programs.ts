@@ -21,9 +21,6 @@ import {
   createNetworkHandlers,
   createProcessHandlers,
   stateOf,
-  type CallIdentity,
-  type Launcher,
-  type SandboxRequest,
   createSystemHandlers,
   loadCapabilityDefinitions,
 } from "../capabilities/index.js";
@@ -48,7 +45,7 @@ import {
 import { createEgressClient, createProxy, mintCredential } from "../egress/index.js";
 import { auditThroughGateway, serveAuditIntake } from "./audit-intake.js";
 import {
-  AgentCallLimiter,
+  SessionRegistry,
   attachMcpWebSocket,
   registerMcpHttp,
   GatewayPipeline,
@@ -397,17 +394,13 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
     },
   });
 
-  // Sessions: what agent.session reports, per session id.
-  const sessions = new Map<
-    string,
-    { transport: "rpc" | "mcp"; connected_at: string; calls: number }
-  >();
+  // Sessions of every transport: what agent.session reports.
+  const sessions = new SessionRegistry();
   capabilities.registerAll(createFilesystemHandlers());
 
   // Sandboxed and network capabilities: the launcher (native helper) and the egress client are
-  // the only ways they reach the kernel and the network. A sandbox gets the proxy relay when the
-  // agent's policy allows any egress at all (or the capability asks, like git.clone); the proxy
-  // still decides every connection.
+  // the only ways they reach the kernel and the network. The network grant comes from policy in
+  // each call's context (CallContext.egress); the proxy still decides every connection.
   const credentialKey = egressKey(ctx);
   // Only when the probe found a delegated cgroup v2 is one set up (the appliance moves into a
   // leaf of its own); otherwise limits are rlimits, as /health reports.
@@ -458,16 +451,8 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
       detail: { layers: weaker.join(", "), cgroup_mode: sandbox.cgroup_mode },
     });
   }
-  const granted = (req: SandboxRequest, who: CallIdentity): SandboxRequest => ({
-    ...req,
-    network: req.network || policy.egressGranted(who.agent),
-  });
-  const sandboxed: Launcher = {
-    run: (req, who, signal) => launcher.run(granted(req, who), who, signal),
-    start: (req, who) => launcher.start(granted(req, who), who),
-  };
   const processes = createProcessHandlers({
-    launcher: sandboxed,
+    launcher,
     maxBackground: m.sandbox.max_background,
     // A background run outlives its call: its end is a record of its own.
     onEnded: (rec) =>
@@ -487,7 +472,7 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
       }),
   });
   capabilities.registerAll(processes.handlers);
-  capabilities.registerAll(createGitHandlers({ launcher: sandboxed }));
+  capabilities.registerAll(createGitHandlers({ launcher }));
   capabilities.registerAll(
     createNetworkHandlers({
       egress: createEgressClient({
@@ -511,9 +496,9 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
         const s = sessions.get(c.session);
         return {
           transport: s?.transport ?? "rpc",
-          connected_at: s?.connected_at ?? new Date().toISOString(),
+          connected_at: s?.connectedAt ?? new Date().toISOString(),
           call_count: s?.calls ?? 0,
-          client: null,
+          client: s?.client ?? null,
         };
       },
       effectiveTier: (c, name) =>
@@ -534,6 +519,11 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
     approvals,
     audit,
     workspaceRoot: p.workspace,
+    limits: {
+      maxConcurrent: m.gateway.max_concurrent_calls,
+      ratePerS: m.gateway.calls_per_second,
+    },
+    sessions,
     log,
     events: { publish: (e) => events.publish(e) },
     metrics: {
@@ -560,11 +550,6 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
     maxBatch: m.gateway.max_batch,
     maxDepth: m.gateway.max_depth,
   };
-  const limiter = new AgentCallLimiter({
-    maxConcurrent: m.gateway.max_concurrent_calls,
-    ratePerS: m.gateway.calls_per_second,
-  });
-  const runCall = <T>(name: string, fn: () => Promise<T>): Promise<T> => limiter.run(name, fn);
   const agent = await createAgentServer({
     readiness,
     meta,
@@ -575,7 +560,7 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
       authenticate,
       pipeline,
       limits: rpcLimits,
-      limiter,
+      sessions,
       maxConnectionsPerAgent: m.gateway.max_connections_per_agent,
       maxInflightPerConnection: m.gateway.max_inflight_per_connection,
       onInternalError,
@@ -591,7 +576,7 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
         attachMcpWebSocket(ws, a, pipeline, {
           version: ctx.version,
           limits: rpcLimits,
-          runCall,
+          sessions,
           maxInflight: m.gateway.max_inflight_per_connection,
           onInternalError,
           ...(req.url ? { requestUrl: req.url } : {}),
@@ -603,14 +588,11 @@ async function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Run
           pipeline,
           limits: rpcLimits,
           version: ctx.version,
-          runCall,
+          sessions,
           onInternalError,
         }),
-      onConnection: (a, transport, open) => {
+      onConnection: (_a, transport, open) => {
         metrics.connections.inc({ transport }, open ? 1 : -1);
-        if (open)
-          sessions.set(a.session, { transport, connected_at: new Date().toISOString(), calls: 0 });
-        else sessions.delete(a.session);
       },
     },
   });

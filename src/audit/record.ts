@@ -37,7 +37,7 @@ export const AUDIT_KINDS = [
 
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 
-export const AUDIT_OUTCOME_STATUSES = ["ok", "error", "denied", "pending"] as const;
+export const AUDIT_OUTCOME_STATUSES = ["ok", "error", "denied", "pending", "cancelled"] as const;
 export type AuditOutcomeStatus = (typeof AUDIT_OUTCOME_STATUSES)[number];
 
 /** A JSON-like value: the only thing `detail` may hold (no Buffers, Dates, undefined or NaN). */

@@ -77,8 +77,18 @@ export interface CallContext {
   readonly capability: string;
   /** Absolute host path of the workspace root that agents address as /workspace. */
   readonly workspaceRoot: string;
-  /** Aborted when the call's timeout passes or the client goes away. */
+  /**
+   * Aborted when the call's timeout passes or the client goes away (socket closed, MCP
+   * cancellation, HTTP request aborted); a sandboxed run is then killed.
+   */
   readonly signal: AbortSignal;
+  /**
+   * The network grant policy gives this call: true when the agent may reach anything through the
+   * egress proxy (which still decides every connection). Sandboxes get the proxy relay only then.
+   */
+  readonly egress: boolean;
+  /** The transaction the call belongs to, when the agent named one. */
+  readonly transactionId?: string;
   /** Policy's answer for a mandatory-deny path (relative to the workspace): true when policy names it. */
   readonly mandatoryDenyAllowed: (relPath: string) => boolean;
 }

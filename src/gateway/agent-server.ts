@@ -19,7 +19,8 @@ import type { AuthOutcome } from "./agent-auth.js";
 import { handleMessage, type InternalErrorSink, type RpcLimits } from "./jsonrpc.js";
 import type { AgentIdentity, Pipeline } from "./pipeline-types.js";
 import type { Readiness } from "./readiness.js";
-import { rpcDispatch, type AgentCallLimiter } from "./rpc-methods.js";
+import { rpcDispatch } from "./rpc-methods.js";
+import { clientFromUserAgent, type SessionRegistry } from "./sessions.js";
 
 export interface AgentServerDeps {
   readonly readiness: Readiness;
@@ -33,7 +34,8 @@ export interface AgentServerDeps {
     readonly authenticate: (req: http.IncomingMessage) => AuthOutcome;
     readonly pipeline: Pipeline;
     readonly limits: RpcLimits;
-    readonly limiter: AgentCallLimiter;
+    /** The gateway's sessions: each WebSocket is one, from the upgrade to its close. */
+    readonly sessions?: SessionRegistry;
     /** Open WebSockets (/rpc and /mcp together) one agent may hold (default 64). */
     readonly maxConnectionsPerAgent?: number;
     /** Messages in flight on one WebSocket before it stops reading (default 64). */
@@ -57,7 +59,7 @@ function attachRpc(
   p: NonNullable<AgentServerDeps["protocol"]>,
 ): void {
   const abort = new AbortController();
-  const dispatch = rpcDispatch(p.pipeline, agent, p.limiter, abort.signal);
+  const dispatch = rpcDispatch(p.pipeline, agent, abort.signal);
   boundedMessages(ws, p.maxInflightPerConnection ?? 64, async (data, isBinary) => {
     if (isBinary) {
       ws.close(1003, "text frames only");
@@ -128,9 +130,16 @@ export async function createAgentServer(deps: AgentServerDeps): Promise<FastifyI
       (ws) => {
         accepted = true;
         const transport = path === "/rpc" ? "rpc" : "mcp";
+        protocol.sessions?.open(
+          agent.session,
+          agent.name,
+          transport,
+          clientFromUserAgent(req.headers["user-agent"]),
+        );
         protocol.onConnection?.(agent, transport, true);
         ws.once("close", () => {
           release(agent.name);
+          protocol.sessions?.close(agent.session);
           protocol.onConnection?.(agent, transport, false);
         });
         if (transport === "rpc") attachRpc(ws, agent, protocol);

@@ -16,6 +16,7 @@ export {
 export type { RpcError, RpcLimits, Dispatch, Recovery, RpcId } from "./jsonrpc.js";
 export type {
   AgentIdentity,
+  CallOptions,
   InvokeResult,
   Pipeline,
   CapabilitySummary,
@@ -23,8 +24,11 @@ export type {
 } from "./pipeline-types.js";
 export { createAgentAuthenticator } from "./agent-auth.js";
 export type { AuthOutcome, AuthFailure, AgentAuthenticatorDeps } from "./agent-auth.js";
-export { AgentCallLimiter, rpcDispatch, RPC_METHODS } from "./rpc-methods.js";
-export type { CallLimits } from "./rpc-methods.js";
+export { rpcDispatch, RPC_METHODS } from "./rpc-methods.js";
+export { AgentCallLimiter } from "./limits.js";
+export type { CallLimits, RunOptions } from "./limits.js";
+export { SessionRegistry, clientFromUserAgent } from "./sessions.js";
+export type { SessionEntry, SessionTransport, ClientInfo } from "./sessions.js";
 export { GatewayPipeline } from "./pipeline.js";
 export type { GatewayPipelineDeps, PipelineEvents } from "./pipeline.js";
 export { registerMcpHttp } from "./mcp/http.js";

@@ -1,12 +1,21 @@
 // The one call pipeline every transport (JSON-RPC over WS, MCP over WS / Streamable HTTP / stdio)
 // drives. Transports parse and frame; the pipeline authenticates nothing (the transport already
-// has the agent), decides, executes, audits and answers — or throws a KruxError.
+// has the agent), applies the agent's limits, decides, executes, audits and answers — or throws a
+// KruxError.
 
 export interface AgentIdentity {
   readonly name: string;
   readonly session: string;
   /** Where the request came from (IP), for audit and rate limiting. */
   readonly source: string;
+}
+
+/** What a transport knows about one call besides its name and inputs. */
+export interface CallOptions {
+  /** Aborted when the client goes away or cancels the call. */
+  readonly signal?: AbortSignal;
+  /** The transaction the call belongs to (`transaction_id`, MCP `_meta`). */
+  readonly transactionId?: string;
 }
 
 export interface InvokeResult {
@@ -39,7 +48,7 @@ export interface Pipeline {
     agent: AgentIdentity,
     name: string,
     inputs: unknown,
-    transactionId?: string,
+    opts?: CallOptions,
   ): Promise<InvokeResult>;
   approvalCheck(agent: AgentIdentity, approvalId: string): Promise<Record<string, unknown>>;
   approvalWait(

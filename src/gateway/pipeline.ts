@@ -21,13 +21,16 @@ import type { Decision, PolicyEngine, Tier } from "../policy/index.js";
 import { inputsDigest, type Approval, type ApprovalQueue } from "../approvals/index.js";
 import type { AuditEntry, AuditLog } from "../audit/index.js";
 import { invalidParams } from "./jsonrpc.js";
+import { AgentCallLimiter, type CallLimits } from "./limits.js";
 import type {
   AgentIdentity,
+  CallOptions,
   CapabilitySummary,
   InvokeResult,
   McpTool,
   Pipeline,
 } from "./pipeline-types.js";
+import type { SessionRegistry } from "./sessions.js";
 
 export interface PipelineEvents {
   /** Operator-visible events (notify tier, approvals, denials) for the supervision stream. */
@@ -40,6 +43,10 @@ export interface GatewayPipelineDeps {
   readonly approvals: ApprovalQueue;
   readonly audit: AuditLog;
   readonly workspaceRoot: string;
+  /** Per-agent calls in flight and per second, for every call whatever carried it. */
+  readonly limits: CallLimits;
+  /** The gateway's sessions, whose call counts the pipeline keeps. */
+  readonly sessions?: SessionRegistry;
   readonly log: Logger;
   readonly events?: PipelineEvents;
   readonly metrics?: {
@@ -106,10 +113,42 @@ const APPROVAL_TOOLS: McpTool[] = [
   },
 ];
 
+/**
+ * Rejects when the call's deadline passes (Timeout) or its client goes away (Cancelled), whichever
+ * comes first; never settles otherwise. Its listeners go when the signals fire or are collected.
+ */
+function stopped(
+  def: CapabilityDefinition,
+  deadline: AbortSignal,
+  client: AbortSignal | undefined,
+): Promise<never> {
+  return new Promise((_, reject) => {
+    const timeout = (): void =>
+      reject(
+        new KruxError("CapabilityError", `${def.name} took longer than ${def.timeout_s} s`, {
+          type: "Timeout",
+          capability: def.name,
+        }),
+      );
+    const cancel = (): void =>
+      reject(
+        new KruxError("CapabilityError", `${def.name} was cancelled by the client`, {
+          type: "Cancelled",
+          capability: def.name,
+        }),
+      );
+    deadline.addEventListener("abort", timeout, { once: true });
+    if (client?.aborted) cancel();
+    else client?.addEventListener("abort", cancel, { once: true });
+  });
+}
+
 export class GatewayPipeline implements Pipeline {
   private readonly unsubscribe: () => void;
+  private readonly limiter: AgentCallLimiter;
 
   constructor(private readonly d: GatewayPipelineDeps) {
+    this.limiter = new AgentCallLimiter(d.limits);
     // An operator's accept runs the stored call exactly once, wherever the accept came from.
     this.unsubscribe = d.approvals.onChange((a) => {
       if (a.status === "accepted") void this.executeApproved(a.id);
@@ -138,10 +177,28 @@ export class GatewayPipeline implements Pipeline {
     return def as CapabilityDefinition;
   }
 
+  /** One call of `agent`'s session within the agent's limits. */
+  private limited<T>(
+    agent: AgentIdentity,
+    fn: () => Promise<T>,
+    opts: { holdsSlot?: boolean; admitted?: boolean } = {},
+  ): Promise<T> {
+    const counted = (): Promise<T> =>
+      this.d.sessions ? this.d.sessions.call(agent.session, fn) : fn();
+    return this.limiter.run(agent.name, counted, opts);
+  }
+
   async list(
     agent: AgentIdentity,
     filter: { category?: string; tag?: string },
   ): Promise<CapabilitySummary[]> {
+    return this.limited(agent, async () => this.listNow(agent, filter));
+  }
+
+  private listNow(
+    agent: AgentIdentity,
+    filter: { category?: string; tag?: string },
+  ): CapabilitySummary[] {
     return this.d.registry
       .list(filter)
       .filter((c) => this.mayCall(agent.name, c.name))
@@ -156,8 +213,10 @@ export class GatewayPipeline implements Pipeline {
   }
 
   async describe(agent: AgentIdentity, name: string): Promise<Record<string, unknown>> {
-    const def = this.definition(name);
-    return { ...def, possible_tiers: this.d.policy.possibleTiers(agent.name, name) };
+    return this.limited(agent, async () => {
+      const def = this.definition(name);
+      return { ...def, possible_tiers: this.d.policy.possibleTiers(agent.name, name) };
+    });
   }
 
   async tools(agent: AgentIdentity): Promise<McpTool[]> {
@@ -191,7 +250,21 @@ export class GatewayPipeline implements Pipeline {
     }
   }
 
-  async invoke(agent: AgentIdentity, name: string, inputs: unknown): Promise<InvokeResult> {
+  async invoke(
+    agent: AgentIdentity,
+    name: string,
+    inputs: unknown,
+    opts: CallOptions = {},
+  ): Promise<InvokeResult> {
+    return this.limited(agent, () => this.invokeNow(agent, name, inputs, opts));
+  }
+
+  private async invokeNow(
+    agent: AgentIdentity,
+    name: string,
+    inputs: unknown,
+    opts: CallOptions,
+  ): Promise<InvokeResult> {
     const def = this.definition(name);
     const checked = this.d.registry.validateInputs(name, inputs);
     if (!checked.ok)
@@ -293,7 +366,7 @@ export class GatewayPipeline implements Pipeline {
         policy: `${decision.file}:${decision.line}`,
       });
     }
-    return this.execute(agent, def, checked.inputs, digest, decision);
+    return this.execute(agent, def, checked.inputs, digest, decision, opts);
   }
 
   private async execute(
@@ -302,8 +375,9 @@ export class GatewayPipeline implements Pipeline {
     inputs: unknown,
     digest: string,
     decision: Decision | undefined,
-    approvalId?: string,
+    opts: CallOptions & { readonly approvalId?: string },
   ): Promise<InvokeResult> {
+    const { approvalId, transactionId } = opts;
     const handler = this.d.registry.handler(def.name);
     if (!handler)
       throw invalidParams(`unknown capability "${def.name}"`, [
@@ -319,44 +393,45 @@ export class GatewayPipeline implements Pipeline {
       inputs_digest: digest,
       ...(decision ? { decision: decisionOf(decision) } : {}),
       ...(approvalId ? { approval_id: approvalId } : {}),
+      ...(transactionId ? { detail: { transaction_id: transactionId } } : {}),
     };
     // The intent of a side-effecting call is durable before the call runs.
     const intentSeq = await this.record(common, sideEffect);
     const started = performance.now();
     const deadline = AbortSignal.timeout(def.timeout_s * 1000);
+    const client = opts.signal;
     const ctx: CallContext = {
       agent: agent.name,
       session: agent.session,
       callId: `call-${intentSeq}`,
       capability: def.name,
       workspaceRoot: this.d.workspaceRoot,
-      signal: deadline,
+      // The handler stops (a sandbox is killed) when the deadline passes or the client goes away.
+      signal: client ? AbortSignal.any([deadline, client]) : deadline,
+      // Policy's network grant for this agent: the egress proxy still decides each connection.
+      egress: this.d.policy.egressGranted(agent.name),
+      ...(transactionId ? { transactionId } : {}),
       // The policy format has no key that names mandatory-deny files yet: none can be unlocked.
       mandatoryDenyAllowed: () => false,
     };
     let data: unknown;
     let failure: KruxError | undefined;
     try {
-      data = await Promise.race([
-        handler(inputs, ctx),
-        new Promise((_, reject) =>
-          deadline.addEventListener("abort", () =>
-            reject(
-              new KruxError("CapabilityError", `${def.name} took longer than ${def.timeout_s} s`, {
-                type: "Timeout",
-                capability: def.name,
-              }),
-            ),
-          ),
-        ),
-      ]);
+      data = await Promise.race([handler(inputs, ctx), stopped(def, deadline, client)]);
     } catch (err) {
       failure = asKruxError(err);
     }
+    // A client that went away gets no answer, but the record says the call was cancelled.
+    if (client?.aborted && !deadline.aborted)
+      failure = new KruxError("CapabilityError", `${def.name} was cancelled by the client`, {
+        type: "Cancelled",
+        capability: def.name,
+      });
     const duration_ms = Math.round((performance.now() - started) * 1000) / 1000;
+    const cancelled = failure?.data.type === "Cancelled";
     const outcome = failure
       ? {
-          status: "error" as const,
+          status: cancelled ? ("cancelled" as const) : ("error" as const),
           error_type:
             failure.code === "CapabilityError"
               ? String(failure.data.type ?? "CapabilityError")
@@ -364,7 +439,7 @@ export class GatewayPipeline implements Pipeline {
         }
       : { status: "ok" as const };
     const seq = await this.record({ ...common, kind: "capability.result", outcome, duration_ms });
-    this.d.metrics?.observeCall(def.name, failure ? "error" : "ok", duration_ms / 1000);
+    this.d.metrics?.observeCall(def.name, outcome.status, duration_ms / 1000);
     this.d.log.info(
       {
         event: "CapabilityCalled",
@@ -396,7 +471,13 @@ export class GatewayPipeline implements Pipeline {
     const agent: AgentIdentity = { name: a.agent, session: `approval:${a.id}`, source: "approval" };
     try {
       const def = this.definition(a.capability);
-      const result = await this.execute(agent, def, a.inputs, a.inputs_digest, undefined, a.id);
+      // It counts against the agent's calls in flight, but is never refused: it was asked for
+      // when the agent invoked it, and an operator has decided.
+      const result = await this.limited(
+        agent,
+        () => this.execute(agent, def, a.inputs, a.inputs_digest, undefined, { approvalId: a.id }),
+        { admitted: true },
+      );
       this.d.approvals.complete(a.id, { result });
     } catch (err) {
       const e = asKruxError(err);
@@ -433,10 +514,21 @@ export class GatewayPipeline implements Pipeline {
   }
 
   async approvalCheck(agent: AgentIdentity, approvalId: string): Promise<Record<string, unknown>> {
-    return this.view(this.own(agent, approvalId));
+    return this.limited(agent, async () => this.view(this.own(agent, approvalId)));
   }
 
   async approvalWait(
+    agent: AgentIdentity,
+    approvalId: string,
+    timeoutS: number,
+    signal: AbortSignal,
+  ): Promise<Record<string, unknown>> {
+    return this.limited(agent, () => this.approvalWaitNow(agent, approvalId, timeoutS, signal), {
+      holdsSlot: false,
+    });
+  }
+
+  private async approvalWaitNow(
     agent: AgentIdentity,
     approvalId: string,
     timeoutS: number,

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import Fastify from "fastify";
 import { WebSocketServer } from "ws";
 import { KruxError } from "../../src/core/index.js";
-import type { AgentIdentity, McpTool, Pipeline } from "../../src/gateway/index.js";
+import type { AgentIdentity, CallOptions, McpTool, Pipeline } from "../../src/gateway/index.js";
 import { registerMcpHttp } from "../../src/gateway/mcp/http.js";
 import { attachMcpWebSocket } from "../../src/gateway/mcp/ws.js";
 
@@ -73,7 +73,8 @@ export function testPipeline(aborted: string[]): Pipeline {
     async tools() {
       return TOOLS;
     },
-    async invoke(agent: AgentIdentity, name: string, inputs: unknown, transactionId?: string) {
+    async invoke(agent: AgentIdentity, name: string, inputs: unknown, opts: CallOptions = {}) {
+      const transactionId = opts.transactionId;
       if (name === "process.run")
         throw new KruxError("PolicyDenied", "process.run is blocked for this agent", {
           capability: name,

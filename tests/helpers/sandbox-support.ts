@@ -2,7 +2,7 @@
 // Security tests that need it skip with this reason instead of failing on a host (or a CI runner)
 // without user namespaces or seccomp; the reason names the layer and the helper's own detail.
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -28,4 +28,29 @@ export function sandboxUnavailable(): string | undefined {
     if (!l?.ok) return `sandbox layer ${layer} unavailable here: ${l?.detail ?? "not reported"}`;
   }
   return undefined;
+}
+
+/**
+ * Host processes whose command line is exactly `cmd` (seen from outside every sandbox), after
+ * giving a killed namespace a moment to be reaped; ["still running"] when some stay.
+ */
+export async function hostProcesses(cmd: string): Promise<string[]> {
+  for (let i = 0; i < 20; i++) {
+    if (running(cmd).length === 0) return [];
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return ["still running"];
+}
+
+/** Pids of host processes whose command line is exactly `cmd`, now. */
+export function running(cmd: string): string[] {
+  return readdirSync("/proc")
+    .filter((d) => /^[0-9]+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").join(" ").trim() === cmd;
+      } catch {
+        return false;
+      }
+    });
 }

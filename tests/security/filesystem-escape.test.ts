@@ -82,6 +82,7 @@ async function call(
     signal: new AbortController().signal,
     callId: "call-1",
     capability: "test",
+    egress: false,
     mandatoryDenyAllowed: allowed,
   })) as Record<string, unknown>;
   assert.ok(!JSON.stringify(out).includes(SECRET), "a result carried the outside secret");
@@ -624,6 +625,7 @@ test("policy can name a mandatory-deny path, and only that path is let through",
       signal: new AbortController().signal,
       callId: "call-1",
       capability: "test",
+      egress: false,
       mandatoryDenyAllowed: allowed,
     },
   );

@@ -8,7 +8,6 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
-  readdirSync,
   readlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -17,7 +16,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { RpcClient, type RpcReply } from "../helpers/rpc-client.js";
-import { sandboxUnavailable } from "../helpers/sandbox-support.js";
+import { hostProcesses, sandboxUnavailable } from "../helpers/sandbox-support.js";
 import {
   portOf,
   readyHostWithAgent,
@@ -128,25 +127,6 @@ async function gatewayHealthy(): Promise<void> {
   assert.equal(r.status, 200, `gateway not ready after the attempt: ${r.body}`);
   const d = await ok("echo still-here");
   assert.equal(d.stdout, "still-here\n");
-}
-
-/** Host processes whose command line is exactly `cmd` (seen from outside every sandbox). */
-async function hostProcesses(cmd: string): Promise<string[]> {
-  // A killed namespace is reaped asynchronously; give the kernel a moment before looking.
-  for (let i = 0; i < 20; i++) {
-    const found = readdirSync("/proc")
-      .filter((d) => /^[0-9]+$/.test(d))
-      .filter((d) => {
-        try {
-          return readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").join(" ").trim() === cmd;
-        } catch {
-          return false;
-        }
-      });
-    if (found.length === 0) return [];
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return ["still running"];
 }
 
 function guard(t: { skip: (why: string) => void }): boolean {

@@ -90,6 +90,7 @@ const ctx = (over: Partial<CallContext> = {}): CallContext => ({
   agent: "researcher",
   session: "s_0123456789abcdef",
   workspaceRoot: "/tmp/kruxos-test-workspace",
+  egress: false,
   signal: new AbortController().signal,
   callId: "call-1",
   capability: "test",

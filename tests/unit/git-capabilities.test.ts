@@ -126,6 +126,7 @@ function ctx(agent = "alice"): CallContext {
     capability: "git",
     workspaceRoot: ws,
     signal: new AbortController().signal,
+    egress: false,
     mandatoryDenyAllowed: () => false,
   };
 }

@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { KruxError, type ErrorCode } from "../../src/core/index.js";
 import {
-  AgentCallLimiter,
   handleMessage,
   jsonDepth,
   methodNotFound,
@@ -219,7 +218,6 @@ const agentRpc = (): Dispatch =>
   rpcDispatch(
     {} as Pipeline,
     { name: "a", session: "s", source: "t" },
-    new AgentCallLimiter({ maxConcurrent: 4, ratePerS: 1000 }),
     new AbortController().signal,
   );
 

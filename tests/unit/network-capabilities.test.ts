@@ -217,6 +217,7 @@ function ctxFor(
     capability: name,
     workspaceRoot: ws,
     signal: opts.signal ?? new AbortController().signal,
+    egress: false,
     mandatoryDenyAllowed: (p: string) => (opts.allowed ?? []).includes(p),
   };
 }

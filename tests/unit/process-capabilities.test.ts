@@ -67,6 +67,7 @@ function ctx(agent: string, signal = new AbortController().signal): CallContext 
     capability: "process.run",
     workspaceRoot: ws,
     signal,
+    egress: false,
     mandatoryDenyAllowed: () => false,
   };
 }

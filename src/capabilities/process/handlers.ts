@@ -135,8 +135,8 @@ export function createRun(d: ProcessHandlerDeps): CapabilityHandler {
       argv,
       cwd: wd.agentPath,
       env,
-      // CallContext carries no network grant yet: process.run runs without network.
-      network: false,
+      // Policy's grant for this call: with it the only way out is the egress proxy.
+      network: ctx.egress,
       limits: { wall_ms: wallMs, output_bytes: OUTPUT_BYTES },
     };
     const who = identityOf(ctx);

@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { rpcError, toRpcError, type InternalErrorSink, type RpcLimits } from "../jsonrpc.js";
 import type { AgentIdentity, Pipeline } from "../pipeline-types.js";
+import { clientFromUserAgent, type SessionRegistry } from "../sessions.js";
 import { MCP_PROTOCOL_VERSIONS, McpSession, inspectMessage } from "./session.js";
 import { toolNameStyleFromUrl } from "./ws.js";
 
@@ -40,8 +41,8 @@ export interface McpHttpDeps {
   readonly keepAliveMs?: number;
   /** Endpoint path (default "/mcp"). */
   readonly path?: string;
-  /** Wraps every tools/call (per-agent rate and concurrency), see McpSessionOptions.runCall. */
-  readonly runCall?: <T>(agent: string, fn: () => Promise<T>) => Promise<T>;
+  /** The gateway's sessions (see McpSessionOptions.sessions). */
+  readonly sessions?: SessionRegistry;
   /** Failures that become -32603, with the reference the reply carries. */
   readonly onInternalError?: InternalErrorSink;
 }
@@ -139,6 +140,7 @@ export async function registerMcpHttp(app: FastifyInstance, deps: McpHttpDeps): 
   const end = (e: Entry): void => {
     e.session.close();
     sessions.delete(e.id);
+    deps.sessions?.close(e.session.agent.session);
   };
   const sweep = (): void => {
     const now = Date.now();
@@ -257,7 +259,7 @@ export async function registerMcpHttp(app: FastifyInstance, deps: McpHttpDeps): 
           version: deps.version,
           limits: deps.limits,
           toolNames: toolNameStyleFromUrl(url),
-          ...(deps.runCall ? { runCall: deps.runCall } : {}),
+          ...(deps.sessions ? { sessions: deps.sessions } : {}),
           ...(deps.onInternalError ? { onInternalError: deps.onInternalError } : {}),
         }),
         lastUsed: Date.now(),
@@ -329,7 +331,16 @@ export async function registerMcpHttp(app: FastifyInstance, deps: McpHttpDeps): 
       const stream = !created && !shape.opaque && shape.requests > 0 && prefersSse;
       entry.busy++;
       entry.lastUsed = Date.now();
-      if (created) sessions.set(entry.id, entry);
+      if (created) {
+        sessions.set(entry.id, entry);
+        const a = entry.session.agent;
+        deps.sessions?.open(
+          a.session,
+          a.name,
+          "mcp",
+          clientFromUserAgent(header(req, "user-agent")),
+        );
+      }
       const headers: Record<string, string> = {};
       if (created) headers["mcp-session-id"] = entry.id;
 

@@ -19,6 +19,7 @@ import {
   type RpcLimits,
 } from "../jsonrpc.js";
 import type { AgentIdentity, McpTool, Pipeline } from "../pipeline-types.js";
+import type { SessionRegistry } from "../sessions.js";
 
 /** Newest first. The first entry is what we answer when a client asks for a revision we lack. */
 export const MCP_PROTOCOL_VERSIONS = [
@@ -42,11 +43,8 @@ export interface McpSessionOptions {
   readonly defaultWaitS?: number;
   /** Longest approvals.wait in seconds (300, as on /rpc); longer requests are clamped. */
   readonly maxWaitS?: number;
-  /**
-   * Wraps every tools/call (per-agent rate and concurrency, e.g. AgentCallLimiter.run). A
-   * RateLimited KruxError it throws becomes an isError result like any other verdict.
-   */
-  readonly runCall?: <T>(agent: string, fn: () => Promise<T>) => Promise<T>;
+  /** The gateway's sessions: initialize's clientInfo is recorded on this session's entry. */
+  readonly sessions?: SessionRegistry;
   /** How long a tools/list answer is reused to resolve tools/call names (ms). */
   readonly toolCacheMs?: number;
   /** Failures that become -32603, with the reference the reply carries. */
@@ -297,6 +295,12 @@ export class McpSession {
         { path: "/protocolVersion", message: "must be a string" },
       ]);
     const asked = params.protocolVersion;
+    const info = params.clientInfo;
+    if (isPlainObject(info) && typeof info.name === "string")
+      this.opts.sessions?.announce(this.agent.session, {
+        name: info.name,
+        ...(typeof info.version === "string" ? { version: info.version } : {}),
+      });
     const version = (MCP_PROTOCOL_VERSIONS as readonly string[]).includes(asked)
       ? asked
       : MCP_LATEST_PROTOCOL_VERSION;
@@ -371,9 +375,9 @@ export class McpSession {
           },
         ],
       });
-    const run = this.opts.runCall ?? (<T>(_a: string, fn: () => Promise<T>) => fn());
     try {
-      return await run(this.agent.name, () => this.call(name, args, params, signal));
+      // The pipeline applies the agent's limits: RateLimited comes back as an isError verdict.
+      return await this.call(name, args, params, signal);
     } catch (err) {
       return this.failure(err);
     }
@@ -403,8 +407,8 @@ export class McpSession {
     const txn = meta["kruxos/transaction_id"];
     const res =
       typeof txn === "string"
-        ? await this.pipeline.invoke(this.agent, name, args, txn)
-        : await this.pipeline.invoke(this.agent, name, args);
+        ? await this.pipeline.invoke(this.agent, name, args, { signal, transactionId: txn })
+        : await this.pipeline.invoke(this.agent, name, args, { signal });
     return success(res.data, { audit_seq: res.audit_seq, duration_ms: res.duration_ms });
   }
 

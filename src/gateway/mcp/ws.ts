@@ -6,6 +6,7 @@ import type { WebSocket } from "ws";
 import { boundedMessages } from "../../core/index.js";
 import type { InternalErrorSink, RpcLimits } from "../jsonrpc.js";
 import type { AgentIdentity, Pipeline } from "../pipeline-types.js";
+import type { SessionRegistry } from "../sessions.js";
 import { McpSession, type ToolNameStyle } from "./session.js";
 
 export interface McpWebSocketOptions {
@@ -21,8 +22,8 @@ export interface McpWebSocketOptions {
   readonly toolNames?: ToolNameStyle;
   /** Called once when the socket closes (e.g. to release per-agent connection counts). */
   readonly onClose?: () => void;
-  /** Wraps every tools/call (per-agent rate and concurrency), see McpSessionOptions.runCall. */
-  readonly runCall?: <T>(agent: string, fn: () => Promise<T>) => Promise<T>;
+  /** The gateway's sessions (see McpSessionOptions.sessions). */
+  readonly sessions?: SessionRegistry;
   /** Messages in flight before the socket stops reading (default 64). */
   readonly maxInflight?: number;
   /** Failures that become -32603, with the reference the reply carries. */
@@ -52,7 +53,7 @@ export function attachMcpWebSocket(
     version: opts.version,
     limits: opts.limits,
     toolNames: opts.toolNames ?? toolNameStyleFromUrl(opts.requestUrl),
-    ...(opts.runCall ? { runCall: opts.runCall } : {}),
+    ...(opts.sessions ? { sessions: opts.sessions } : {}),
     ...(opts.onInternalError ? { onInternalError: opts.onInternalError } : {}),
   });
   boundedMessages(ws, opts.maxInflight ?? 64, async (data, isBinary) => {
