@@ -2,22 +2,39 @@
 // The subsystem order is written once here and in docs/architecture.md (a unit test keeps them equal).
 import path from "node:path";
 
-/** Lower number = lower layer. A subsystem may import only subsystems of a strictly lower layer. */
+/**
+ * Lower number = lower layer. A subsystem may import only subsystems of a strictly lower layer.
+ * core → config → policy and the stores → capabilities → effects → gateway, supervision →
+ * appliance → cli (docs/architecture.md). Next: alerts joins the stores; comms, scheduler and the
+ * service proxy join the effects.
+ */
 export const LAYERS = {
   core: 0,
   config: 1,
   policy: 2,
+  audit: 2,
+  state: 2,
+  vault: 2,
+  approvals: 2,
   capabilities: 3,
   sandbox: 4,
   egress: 4,
-  vault: 4,
-  audit: 4,
-  state: 4,
-  approvals: 4,
   gateway: 5,
   supervision: 5,
   appliance: 6,
   cli: 7,
+};
+
+/**
+ * Lower layers a subsystem still may not import. Capabilities are written against ports
+ * (src/capabilities/ports/): a handler that imported a store would reach state, secrets or the
+ * audit log by a global name instead of what its call was handed.
+ */
+export const FORBIDDEN = {
+  capabilities: {
+    subsystems: ["audit", "state", "vault", "approvals"],
+    why: "capabilities reach stores and effects only through the ports in src/capabilities/ports/; add a port there and let the wiring hand it in",
+  },
 };
 
 function subsystemOf(file) {
@@ -56,6 +73,14 @@ const boundaries = {
           node,
           message: `Import '${target.name}' through its door '../${target.name}/index.js', not its inner file '${spec}'.`,
         });
+      }
+      const forbidden = FORBIDDEN[self.name];
+      if (forbidden?.subsystems.includes(target.name)) {
+        context.report({
+          node,
+          message: `'${self.name}' must not import '${target.name}': ${forbidden.why}.`,
+        });
+        return;
       }
       if (LAYERS[target.name] >= LAYERS[self.name]) {
         context.report({

@@ -49,7 +49,7 @@ export type {
   EgressHttpResponse,
   EgressStream,
   EgressClient,
-} from "./ports.js";
+} from "./ports/index.js";
 export { createNetworkHandlers } from "./network/index.js";
 export { createProcessHandlers, ProcessTable, stateOf } from "./process/index.js";
 export type { ProcessCapabilities, ProcessHandlerOptions } from "./process/index.js";

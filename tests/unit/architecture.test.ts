@@ -40,7 +40,7 @@ test("every folder under src/ is a known subsystem with a commented index.ts and
   }
 });
 
-test("the lint rule rejects an import of another subsystem's inner file and an upward import", async () => {
+test("the lint rule rejects an inner-file import, an upward import and a capability reaching a store", async () => {
   const { ESLint } = await import("eslint");
   const eslint = new ESLint({ cwd: REPO });
   const [inner] = await eslint.lintText(
@@ -64,6 +64,16 @@ test("the lint rule rejects an import of another subsystem's inner file and an u
     upward?.messages.some(
       (m) => m.ruleId === "krux/subsystem-boundaries" && /must not import/.test(m.message),
     ),
+  );
+  const [store] = await eslint.lintText(
+    'import { AuditLog } from "../audit/index.js";\nvoid AuditLog;\n',
+    { filePath: path.join(REPO, "src", "capabilities", "probe.ts") },
+  );
+  assert.ok(
+    store?.messages.some(
+      (m) => m.ruleId === "krux/subsystem-boundaries" && /only through the ports/.test(m.message),
+    ),
+    "a capability importing a store is refused even though the store is a lower layer",
   );
   const [shell] = await eslint.lintText(
     'import { spawn } from "node:child_process";\nspawn("ls", [], { shell: true });\n',

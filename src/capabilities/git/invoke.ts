@@ -20,7 +20,7 @@
 // git honours them when it reads the repository. That is contained, not prevented: git runs in the
 // same sandbox as process.run — no network (except clone, through the egress proxy), the workspace
 // as the only writable tree — so a filter can do nothing an agent's own process.run could not.
-import { identityOf, type Launcher, type SandboxResult } from "../ports.js";
+import { identityOf, type Launcher, type SandboxResult } from "../ports/index.js";
 import type { CallContext } from "../types.js";
 import { capabilityError, type SandboxedErrorType } from "../process/errors.js";
 import { cutChars, limitError, text } from "../process/output.js";

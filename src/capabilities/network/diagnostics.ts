@@ -1,7 +1,7 @@
 // network.dns_lookup and network.port_check: the two diagnostics. Both ask the egress client (so the
 // proxy's policy and address checks apply); neither sends application data.
 import { KruxError } from "../../core/index.js";
-import type { EgressClient } from "../ports.js";
+import type { EgressClient } from "../ports/index.js";
 import type { CallContext, CapabilityHandler } from "../types.js";
 import {
   egressDenied,
@@ -10,7 +10,7 @@ import {
   netError,
   withDocumentedRecovery,
 } from "./errors.js";
-import { identityOf } from "../ports.js";
+import { identityOf } from "../ports/index.js";
 import { ms, untilAborted } from "./request.js";
 
 const RECORD_TYPES = ["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA"] as const;

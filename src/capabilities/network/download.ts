@@ -4,7 +4,7 @@
 // digest-checked file is renamed (or, without overwrite, hard-linked) into place. Whatever fails —
 // the proxy, the size limit, the digest, the deadline — the destination is untouched and the
 // temporary file is gone.
-import { identityOf } from "../ports.js";
+import { identityOf } from "../ports/index.js";
 import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { link, open, rename, unlink, type FileHandle } from "node:fs/promises";
@@ -22,7 +22,7 @@ import {
 import { errnoOf, fromErrno } from "../filesystem/errors.js";
 import { tempName } from "../filesystem/io.js";
 import { AGENT_ROOT, parseAgentPath, type AgentPath } from "../filesystem/paths.js";
-import type { EgressClient, EgressStream } from "../ports.js";
+import type { EgressClient, EgressStream } from "../ports/index.js";
 import type { CallContext, CapabilityHandler } from "../types.js";
 import {
   fromEgressError,

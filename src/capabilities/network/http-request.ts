@@ -1,8 +1,8 @@
 // network.http_request: one HTTP exchange through the egress client, answered as text when the body
 // is UTF-8 and as base64 otherwise.
-import { identityOf } from "../ports.js";
+import { identityOf } from "../ports/index.js";
 import { isUtf8 } from "node:buffer";
-import type { EgressClient } from "../ports.js";
+import type { EgressClient } from "../ports/index.js";
 import type { CallContext, CapabilityHandler } from "../types.js";
 import { fromEgressError, netError } from "./errors.js";
 import {

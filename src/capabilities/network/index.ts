@@ -4,7 +4,7 @@
 // placeholders), the translation of the client's failures into the documented error types, and
 // downloads written into the workspace through filesystem's confinement. It does not decide egress
 // policy (the proxy does), resolve secrets (the vault will), or load the YAML definitions.
-import type { EgressClient } from "../ports.js";
+import type { EgressClient } from "../ports/index.js";
 import type { CapabilityHandler } from "../types.js";
 import { createDownload } from "./download.js";
 import { createDnsLookup, createPortCheck } from "./diagnostics.js";

@@ -3,7 +3,7 @@
 // secret placeholders, limits) and the in-memory table of every agent's background processes. It
 // does not sandbox (the Launcher it is handed does), resolve secrets (the vault, later) or decide
 // policy (the gateway asks policy before a handler runs).
-import type { Launcher } from "../ports.js";
+import type { Launcher } from "../ports/index.js";
 import type { CapabilityHandler } from "../types.js";
 import { createInfo, createKill, createList, createRun, createWait } from "./handlers.js";
 import { ProcessTable, type ProcessRecord } from "./table.js";

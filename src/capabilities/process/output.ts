@@ -1,6 +1,6 @@
 // Captured output as agents see it: UTF-8 with invalid bytes replaced, cut at character boundaries,
 // and the mapping from a launcher's limit to the documented error types.
-import type { LimitKind, SandboxResult } from "../ports.js";
+import type { LimitKind, SandboxResult } from "../ports/index.js";
 import { capabilityError } from "./errors.js";
 
 const isContinuation = (b: number | undefined): boolean => b !== undefined && (b & 0xc0) === 0x80;

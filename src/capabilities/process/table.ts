@@ -4,7 +4,7 @@
 // for process.info/wait/list for `retentionMs` and at most `keepExited` per agent, oldest dropped
 // first. Nothing here survives a restart: closeAll() at shutdown kills whatever still runs.
 import { randomBytes } from "node:crypto";
-import type { SandboxProcess, SandboxResult } from "../ports.js";
+import type { SandboxProcess, SandboxResult } from "../ports/index.js";
 import { capabilityError } from "./errors.js";
 
 export type ProcessState = "running" | "exited" | "killed" | "timed_out" | "limit_exceeded";
