@@ -1,0 +1,61 @@
+// The proxy program: the egress proxy on its TCP port and its unix socket. It reads the same policy
+// files as the gateway and follows their reloads itself; its audit records (connections, refusals)
+// go through the gateway's intake, the log's single writer.
+import path from "node:path";
+import { mapManifestPath } from "../config/index.js";
+import { createProxy } from "../egress/index.js";
+import { PolicyEngine } from "../policy/index.js";
+import { auditThroughGateway } from "./audit-intake.js";
+import { close, listen } from "./net.js";
+import {
+  egressKey,
+  intakeRefusals,
+  starting,
+  type ProgramRuntime,
+  type RunningProgram,
+} from "./program-support.js";
+
+export function startProxy({ ctx, log, registry }: ProgramRuntime): Promise<RunningProgram> {
+  const m = ctx.loaded.manifest;
+  const p = ctx.paths;
+  return starting(log, async (opened) => {
+    const policy = opened.add(
+      "policy",
+      new PolicyEngine({
+        files: m.policy.files.map((f) => mapManifestPath(m, p, f)),
+        agentDir: path.join(p.data, "policy", "agents"),
+      }),
+      (e) => e.close(),
+    );
+    policy.on("reload", (r) => {
+      if (!r.ok)
+        log.error(
+          { event: "PolicyRejected", generation: r.generation },
+          "policy rejected; the proxy keeps the previous generation",
+        );
+    });
+    policy.reload();
+    if (m.policy.reload) opened.add("policy watcher", policy.watch(), (stop) => stop());
+    const refusals = opened.add("refusals", intakeRefusals(ctx, log, registry), (r) => r.close());
+    const proxy = createProxy({
+      log,
+      registry,
+      policy,
+      credentialKey: egressKey(ctx),
+      audit: auditThroughGateway(p.auditSocket),
+      onFault: (f) => refusals.fault(f),
+    });
+    const tcp = opened.add("proxy TCP listener", proxy.server(), close);
+    const unix = opened.add("proxy socket", proxy.server(), close);
+    await listen(tcp, { host: m.proxy.host, port: m.proxy.port });
+    await listen(unix, { path: p.egressSocket });
+    log.info(
+      {
+        event: "ProgramListening",
+        address: `${m.proxy.host}:${m.proxy.port}`,
+        socket: p.egressSocket,
+      },
+      "proxy listening",
+    );
+  });
+}
