@@ -7,9 +7,9 @@ import path from "node:path";
 import type { ValidateFunction } from "ajv";
 import { LineCounter, parseDocument } from "yaml";
 import { CAPABILITY_CATEGORIES } from "../config/index.js";
-import { KruxError, appRoot, deepFreeze } from "../core/index.js";
+import { KruxError, appRoot, deepFreeze, readSchema, schemaValidator } from "../core/index.js";
 import {
-  createAjv,
+  compileCapabilitySchema,
   findings,
   secretPaths,
   stripKruxKeywords,
@@ -23,16 +23,10 @@ export function defaultCapabilitiesDir(): string {
   return path.join(appRoot(), "config", "capabilities");
 }
 
-export function capabilitySchema(): Record<string, unknown> {
-  return JSON.parse(
-    readFileSync(path.join(appRoot(), "schema", "capability.schema.json"), "utf8"),
-  ) as Record<string, unknown>;
-}
+const SCHEMA = "capability.schema.json";
 
-let formatValidator: ValidateFunction | undefined;
-function formatValidate(): ValidateFunction {
-  formatValidator ??= createAjv().compile(capabilitySchema());
-  return formatValidator;
+export function capabilitySchema(): Record<string, unknown> {
+  return readSchema(SCHEMA);
 }
 
 function yamlFiles(dir: string): string[] {
@@ -74,17 +68,15 @@ interface Compiled {
   readonly mcpInputSchema: JsonSchema;
 }
 
-// Inputs are validated with defaults applied (on a copy); outputs as they are.
-const inputsAjv = createAjv({ useDefaults: true });
-const outputsAjv = createAjv();
 const compiledByDefinition = new WeakMap<CapabilityDefinition, Compiled>();
 
 function compile(def: CapabilityDefinition): Compiled {
   let c = compiledByDefinition.get(def);
   if (!c) {
     c = {
-      inputs: inputsAjv.compile(def.inputs),
-      outputs: outputsAjv.compile(def.outputs),
+      // Inputs are validated with defaults applied (on a copy); outputs as they are.
+      inputs: compileCapabilitySchema(def.inputs, true),
+      outputs: compileCapabilitySchema(def.outputs, false),
       secrets: Object.freeze(secretPaths(def.inputs)),
       mcpInputSchema: deepFreeze(stripKruxKeywords(def.inputs) as JsonSchema),
     };
@@ -120,7 +112,7 @@ function loadOne(root: string, file: string): CapabilityDefinition {
     return undefined;
   };
 
-  const validate = formatValidate();
+  const validate = schemaValidator(SCHEMA);
   if (!validate(value)) {
     const problems = asProblems(findings(validate.errors));
     throw invalid(rel, problems, lineOf(problems[0]?.path ?? ""));
@@ -151,12 +143,9 @@ function loadOne(root: string, file: string): CapabilityDefinition {
   });
   if (problems.length > 0) throw invalid(rel, problems, lineOf(problems[0]?.path ?? ""));
 
-  for (const [key, ajv] of [
-    ["inputs", inputsAjv],
-    ["outputs", outputsAjv],
-  ] as const) {
+  for (const key of ["inputs", "outputs"] as const) {
     try {
-      ajv.compile(def[key]);
+      compileCapabilitySchema(def[key], key === "inputs");
     } catch (err) {
       const at = `/${key}`;
       throw invalid(

@@ -1,8 +1,9 @@
-// JSON Schema plumbing for capabilities: the ajv instances (one for the definition format, one for
-// inputs with defaults applied, one for outputs), the walk that finds x-kruxos-secret fields, the
-// copy without x-kruxos-* keys that MCP clients see, and ajv errors as {path, message} findings.
-import { Ajv, type ErrorObject } from "ajv";
-import formats from "ajv-formats";
+// JSON Schema plumbing for capabilities: how their schemas are compiled (core's loader, with our
+// x-kruxos-secret keyword; inputs with defaults applied), the walk that finds x-kruxos-secret
+// fields, the copy without x-kruxos-* keys that MCP clients see, and ajv errors as {path, message}
+// findings.
+import type { ErrorObject, ValidateFunction } from "ajv";
+import { compileSchema } from "../core/index.js";
 import type { JsonSchema } from "./types.js";
 
 export const SECRET_KEYWORD = "x-kruxos-secret";
@@ -15,20 +16,12 @@ export interface SchemaFinding {
   readonly message: string;
 }
 
-/** Ajv configured as every capability schema is compiled: strict, all errors, formats, our keyword. */
-export function createAjv(opts: { useDefaults?: boolean } = {}): Ajv {
-  const ajv = new Ajv({
-    allErrors: true,
-    strict: true,
-    // `type: [string, "null"]` is the plain way to say "nullable" in draft-07.
-    allowUnionTypes: true,
-    // `if: {action: create} then: {required: [name]}` names properties defined one level up.
-    strictRequired: false,
-    useDefaults: opts.useDefaults ?? false,
-  });
-  formats.default(ajv);
-  ajv.addKeyword({ keyword: SECRET_KEYWORD, schemaType: "boolean" });
-  return ajv;
+/**
+ * A capability's input schema (`defaults` true: validated with defaults applied, on a copy) or
+ * output schema, compiled once. Throws when the schema itself is unusable.
+ */
+export function compileCapabilitySchema(schema: JsonSchema, defaults: boolean): ValidateFunction {
+  return compileSchema(schema, { useDefaults: defaults, keywords: [SECRET_KEYWORD] });
 }
 
 const escapePointer = (s: string): string => s.replace(/~/g, "~0").replace(/\//g, "~1");

@@ -2,30 +2,17 @@
 // rules → deep-frozen typed object. Validation happens here, once, at the edge.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import path from "node:path";
-import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import type { ErrorObject } from "ajv";
 import { parse as parseToml, TomlError } from "smol-toml";
-import { KruxError, appRoot, deepFreeze } from "../core/index.js";
+import { KruxError, deepFreeze, readSchema, schemaValidator } from "../core/index.js";
 import { runRules } from "./rules.js";
 import { lineOf, tomlLineIndex } from "./toml-lines.js";
 import type { Finding, LoadedManifest, Manifest } from "./types.js";
 
-let validator: ValidateFunction | undefined;
+const SCHEMA = "kruxos.toml.schema.json";
 
 export function manifestSchema(): Record<string, unknown> {
-  return JSON.parse(
-    readFileSync(path.join(appRoot(), "schema", "kruxos.toml.schema.json"), "utf8"),
-  ) as Record<string, unknown>;
-}
-
-function compiled(): ValidateFunction {
-  validator ??= new Ajv({
-    allErrors: true,
-    useDefaults: true,
-    strict: true,
-    strictTypes: false,
-  }).compile(manifestSchema());
-  return validator;
+  return readSchema(SCHEMA);
 }
 
 function schemaFinding(e: ErrorObject): Omit<Finding, "line"> {
@@ -102,7 +89,7 @@ export function validateManifestText(source: string): ValidationResult {
     const line = lineOf(index, f.path);
     return line === undefined ? f : { ...f, line };
   };
-  const validate = compiled();
+  const validate = schemaValidator(SCHEMA, { useDefaults: true });
   if (!validate(data)) {
     const findings = (validate.errors ?? [])
       .filter((e) => !(e.keyword === "if" || e.keyword === "anyOf"))

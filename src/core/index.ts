@@ -21,6 +21,8 @@ export {
 export { unixRequest } from "./ipc.js";
 export type { IpcResponse } from "./ipc.js";
 export { appRoot, appVersion } from "./app-root.js";
+export { createAjv, compileSchema, readSchema, schemaValidator } from "./schemas.js";
+export type { SchemaOptions } from "./schemas.js";
 export { worst } from "./health.js";
 export type { ComponentHealth, HealthStatus } from "./health.js";
 export { tokenInUrl } from "./url-tokens.js";

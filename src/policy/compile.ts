@@ -2,11 +2,9 @@
 // checks → an evaluation structure of Maps and precompiled condition closures. Either every file
 // compiles or the whole set is rejected with its problems; nothing is half-applied.
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import type { ErrorObject } from "ajv";
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from "yaml";
-import { appRoot } from "../core/index.js";
+import { readSchema, schemaValidator } from "../core/index.js";
 import { compileCondition, ConditionError, type Test } from "./conditions.js";
 import {
   TIER_RANK,
@@ -94,19 +92,10 @@ const WINDOW_MS: Readonly<Record<string, number>> = {
 };
 export const AGENT_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
-let validator: ValidateFunction | undefined;
+const SCHEMA = "policy.schema.json";
 
 export function policySchema(): Record<string, unknown> {
-  return JSON.parse(
-    readFileSync(path.join(appRoot(), "schema", "policy.schema.json"), "utf8"),
-  ) as Record<string, unknown>;
-}
-
-function validate(): ValidateFunction {
-  validator ??= new Ajv({ allErrors: true, strict: true, strictTypes: false }).compile(
-    policySchema(),
-  );
-  return validator;
+  return readSchema(SCHEMA);
 }
 
 export function compilePolicy(sources: readonly PolicySource[]): CompileResult {
@@ -263,7 +252,7 @@ function compileFile(
       : parseYaml(file, src.text, problems);
   if (!parsed) return undefined;
   const { raw, lines } = parsed;
-  const v = validate();
+  const v = schemaValidator(SCHEMA);
   if (!v(raw)) {
     for (const e of v.errors ?? []) problems.push(schemaProblem(file, lines, e));
     return undefined;

@@ -2,10 +2,7 @@
 // its TypeScript shape, the pinned environment safelist and file-system layout, and validation
 // against the schema before anything is spawned. The helper validates again; neither trusts the
 // other.
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { Ajv, type ValidateFunction } from "ajv";
-import { KruxError, appRoot } from "../core/index.js";
+import { KruxError, schemaValidator } from "../core/index.js";
 import type { SandboxLimits } from "../capabilities/index.js";
 import type { LayerName } from "./probe.js";
 
@@ -127,13 +124,9 @@ export function etcFiles(
   ];
 }
 
-let validator: ValidateFunction | undefined;
-
 /** Check a spec against schema/sandbox-spec.schema.json; a failure is our bug, not the agent's. */
 export function validateSpec(spec: SandboxSpec): void {
-  validator ??= new Ajv({ allErrors: true, strict: false }).compile(
-    JSON.parse(readFileSync(path.join(appRoot(), "schema", "sandbox-spec.schema.json"), "utf8")),
-  );
+  const validator = schemaValidator("sandbox-spec.schema.json");
   if (!validator(spec)) {
     const why = (validator.errors ?? [])
       .slice(0, 5)
