@@ -126,6 +126,36 @@ export class KruxError extends Error {
   }
 }
 
+/**
+ * One step an agent (or operator) can take after a failure: the items of `data.recovery`.
+ * Capabilities narrow `action` to their fixed vocabulary (schema/capability.schema.json).
+ */
+export interface Recovery<Action extends string = string> {
+  readonly action: Action;
+  readonly description: string;
+}
+
+/**
+ * A CapabilityError: `data.type` says what happened, `data.recovery` what the agent can do about
+ * it, and `data` adds the facts (it must not repeat type, capability or recovery). Every capability
+ * failure is built here, so the wire shape is one.
+ */
+export function capabilityError(
+  type: string,
+  capability: string,
+  message: string,
+  recovery: readonly Recovery[],
+  data: Readonly<Record<string, unknown>> = {},
+  options?: ErrorOptions,
+): KruxError {
+  return new KruxError(
+    "CapabilityError",
+    message,
+    { type, capability, ...data, recovery: recovery.map((r) => ({ ...r })) },
+    options,
+  );
+}
+
 /** Any thrown value as a KruxError; unknown failures are server-internal, never client faults. */
 export function asKruxError(err: unknown): KruxError {
   if (err instanceof KruxError) return err;

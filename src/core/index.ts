@@ -2,8 +2,8 @@
 // canonical JSON, local unix-socket IPC, the application root, and how every listener is made
 // (timeouts, peer faults, WebSocket protocol errors) and how refusals are sampled. It owns no policy, no config and
 // no I/O beyond those primitives, and imports no other subsystem.
-export { ERROR_CATALOGUE, KruxError, asKruxError } from "./errors.js";
-export type { ErrorCode, ErrorSpec } from "./errors.js";
+export { ERROR_CATALOGUE, KruxError, asKruxError, capabilityError } from "./errors.js";
+export type { ErrorCode, ErrorSpec, Recovery } from "./errors.js";
 export { createLogger } from "./logger.js";
 export type { Logger, LoggerOptions } from "./logger.js";
 export { writeFileAtomic, ensureDir } from "./fs.js";

@@ -1,6 +1,6 @@
 // Structured failures of the filesystem capabilities: one KruxError code (CapabilityError) whose
 // data.type says what happened and data.recovery says what the agent can do about it.
-import { KruxError } from "../../core/index.js";
+import { capabilityError, type KruxError, type Recovery } from "../../core/index.js";
 import type { RecoveryAction } from "../types.js";
 
 export type FsErrorType =
@@ -22,12 +22,9 @@ export type FsErrorType =
   | "NoSpace"
   | "NameTooLong";
 
-export interface Recovery {
-  readonly action: RecoveryAction;
-  readonly description: string;
-}
+type Step = Recovery<RecoveryAction>;
 
-const DEFAULT_RECOVERY: Record<FsErrorType, Recovery[]> = {
+const DEFAULT_RECOVERY: Record<FsErrorType, Step[]> = {
   PathOutOfScope: [
     {
       action: "fix_inputs",
@@ -150,15 +147,12 @@ export function fsError(
   capability: string,
   path: string,
   message: string,
-  extra: { recovery?: Recovery[]; [key: string]: unknown } = {},
+  extra: { recovery?: Step[]; [key: string]: unknown } = {},
 ): KruxError {
   const { recovery, ...rest } = extra;
-  return new KruxError("CapabilityError", message, {
-    type,
-    capability,
+  return capabilityError(type, capability, message, recovery ?? DEFAULT_RECOVERY[type], {
     path,
     ...rest,
-    recovery: recovery ?? DEFAULT_RECOVERY[type],
   });
 }
 

@@ -2,8 +2,10 @@
 // whose data.type and data.recovery are exactly what config/capabilities/network/<verb>.yaml tells
 // the model (the unit test keeps the two equal); what the egress client throws is translated here,
 // in one place, so the four handlers agree on what a proxy refusal or a network failure means.
-import { KruxError } from "../../core/index.js";
-import type { RecoveryStep } from "../types.js";
+import { KruxError, capabilityError, type Recovery } from "../../core/index.js";
+import type { RecoveryAction } from "../types.js";
+
+type RecoveryStep = Recovery<RecoveryAction>;
 
 export type NetworkCapability =
   "network.http_request" | "network.download" | "network.dns_lookup" | "network.port_check";
@@ -164,25 +166,17 @@ export function netError(
   extra: Record<string, unknown> = {},
 ): KruxError {
   const recovery = documentedRecovery(capability, type) ?? FALLBACK[type] ?? [];
-  return new KruxError("CapabilityError", message, {
-    type,
-    capability,
-    ...extra,
-    recovery: recovery.map((r) => ({ ...r })),
-  });
+  return capabilityError(type, capability, message, recovery, extra);
 }
 
 /** Re-issue a CapabilityError from a helper (filesystem confinement) with this capability's recovery. */
 export function withDocumentedRecovery(err: unknown, capability: NetworkCapability): unknown {
   if (!(err instanceof KruxError) || err.code !== "CapabilityError") return err;
-  const recovery = documentedRecovery(capability, String(err.data.type));
+  const type = String(err.data.type);
+  const recovery = documentedRecovery(capability, type);
   if (recovery === undefined) return err;
-  return new KruxError(
-    "CapabilityError",
-    err.message,
-    { ...err.data, capability, recovery: recovery.map((r) => ({ ...r })) },
-    { cause: err },
-  );
+  const { type: _type, capability: _capability, recovery: _recovery, ...facts } = err.data;
+  return capabilityError(type, capability, err.message, recovery, facts, { cause: err });
 }
 
 /** Inputs a handler refuses although they passed the schema (defence in depth, or cross-field). */

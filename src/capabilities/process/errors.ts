@@ -3,8 +3,10 @@
 // whose data.recovery says what the agent can do. Inputs that pass the schema but are still unusable
 // (an option-looking path, a NUL byte) are InvalidParams with data.errors, exactly as the gateway
 // reports schema failures, so an agent sees one shape for "fix your inputs".
-import { KruxError } from "../../core/index.js";
-import type { RecoveryStep } from "../types.js";
+import { KruxError, capabilityError as build, type Recovery } from "../../core/index.js";
+import type { RecoveryAction } from "../types.js";
+
+type RecoveryStep = Recovery<RecoveryAction>;
 
 export type SandboxedErrorType =
   // process.*
@@ -148,12 +150,7 @@ export function capabilityError(
   extra: { recovery?: RecoveryStep[]; [key: string]: unknown } = {},
 ): KruxError {
   const { recovery, ...rest } = extra;
-  return new KruxError("CapabilityError", message, {
-    type,
-    capability,
-    ...rest,
-    recovery: recovery ?? RECOVERY[type],
-  });
+  return build(type, capability, message, recovery ?? RECOVERY[type], rest);
 }
 
 /** Inputs that passed the schema but cannot be used: InvalidParams naming the input field. */
