@@ -12,8 +12,7 @@ import { KruxError, asKruxError, ensureDir, type Logger } from "../core/index.js
 import { formatFinding } from "../config/index.js";
 import { ensureAuditDir } from "../audit/index.js";
 import { ensureVaultKey } from "../vault/index.js";
-import { openDatabase } from "../state/index.js";
-import { ensureFirstAdmin } from "../supervision/index.js";
+import { ensureFirstAdmin, openDatabase } from "../state/index.js";
 import { checkArtifacts, runtimeArtifacts } from "./artifacts.js";
 import { loadContext, type ApplianceContext } from "./context.js";
 

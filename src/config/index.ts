@@ -28,6 +28,7 @@ export {
   IMAGE_MANIFEST,
 } from "./paths.js";
 export type { RuntimePaths } from "./paths.js";
+export { AGENT_NAME, isAgentName } from "./names.js";
 export {
   renderAll,
   renderSupervisordConf,

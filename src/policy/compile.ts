@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import type { ErrorObject } from "ajv";
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from "yaml";
 import { readSchema, schemaValidator } from "../core/index.js";
+import { AGENT_NAME } from "../config/index.js";
 import { compileCondition, ConditionError, type Test } from "./conditions.js";
 import {
   TIER_RANK,
@@ -90,7 +91,6 @@ const WINDOW_MS: Readonly<Record<string, number>> = {
   "5m": 300_000,
   "1h": 3_600_000,
 };
-export const AGENT_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 const SCHEMA = "policy.schema.json";
 

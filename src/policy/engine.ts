@@ -5,7 +5,7 @@ import { EventEmitter } from "node:events";
 import { existsSync, readdirSync, readFileSync, watch, type FSWatcher } from "node:fs";
 import path from "node:path";
 import { Counter, Gauge, Histogram, type Registry } from "../core/index.js";
-import { AGENT_NAME, compilePolicy, type CompiledPolicy } from "./compile.js";
+import { compilePolicy, type CompiledPolicy } from "./compile.js";
 import type { ConditionContext } from "./conditions.js";
 import {
   chainFor,
@@ -508,5 +508,3 @@ export class PolicyEngine extends EventEmitter<{ reload: [ReloadResult] }> {
     this.unwatch();
   }
 }
-
-export { AGENT_NAME };

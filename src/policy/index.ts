@@ -4,7 +4,9 @@
 // execute calls, hold approvals or write audit records (it emits reload results for the caller to
 // audit).
 export { policyHealth } from "./files.js";
-export { PolicyEngine, AGENT_NAME } from "./engine.js";
+export { PolicyEngine } from "./engine.js";
+/** The agent-name rule is config's (agents.db shares it); kept here under its old name. */
+export { AGENT_NAME } from "../config/index.js";
 export type { PolicyEngineOptions } from "./engine.js";
 export { compilePolicy, policySchema } from "./compile.js";
 export type { CompileResult } from "./compile.js";

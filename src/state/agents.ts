@@ -1,10 +1,15 @@
 // Agents and their tokens, in agents.db. A token is 32 random bytes as 64 lowercase hex, shown
 // once at creation, stored only as SHA-256, compared in constant time. Revocation is immediate.
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { hashToken, mintToken, tokenHashMatches } from "../core/index.js";
+import { isAgentName } from "../config/index.js";
 import type { Db } from "./database.js";
 
-export const AGENT_NAME_RE = /^[a-z][a-z0-9_-]{0,62}$/;
 const AGENT_TOKEN_RE = /^[0-9a-f]{64}$/;
+
+/** Whether a presented token has an agent token's shape (user tokens carry a prefix). */
+export function looksLikeAgentToken(token: string): boolean {
+  return AGENT_TOKEN_RE.test(token);
+}
 
 export interface AgentRecord {
   readonly name: string;
@@ -24,18 +29,16 @@ export function migrateAgents(db: Db): void {
   )`);
 }
 
-const hash = (token: string): Buffer => createHash("sha256").update(token, "utf8").digest();
-
 export type CreateAgentResult =
   { ok: true; name: string; token: string } | { ok: false; reason: "invalid_name" | "exists" };
 
 export function createAgent(db: Db, name: string, now = new Date()): CreateAgentResult {
-  if (!AGENT_NAME_RE.test(name)) return { ok: false, reason: "invalid_name" };
-  const token = randomBytes(32).toString("hex");
+  if (!isAgentName(name)) return { ok: false, reason: "invalid_name" };
+  const token = mintToken();
   try {
     db.prepare("INSERT INTO agents (name, token_sha256, created_at) VALUES (?, ?, ?)").run(
       name,
-      hash(token),
+      hashToken(token),
       now.toISOString(),
     );
   } catch (err) {
@@ -74,12 +77,12 @@ export type AgentAuth =
 /** The agent a presented token belongs to. Lookup by hash; the final comparison is constant-time. */
 export function authenticateAgent(db: Db, token: string | undefined, now = new Date()): AgentAuth {
   if (!token) return { ok: false, reason: "missing" };
-  if (!AGENT_TOKEN_RE.test(token)) return { ok: false, reason: "malformed" };
-  const h = hash(token);
+  if (!looksLikeAgentToken(token)) return { ok: false, reason: "malformed" };
+  const h = hashToken(token);
   const row = db
     .prepare("SELECT name, token_sha256, revoked_at FROM agents WHERE token_sha256 = ?")
     .get(h) as { name: string; token_sha256: Buffer; revoked_at: string | null } | undefined;
-  if (!row || !timingSafeEqual(row.token_sha256, h)) return { ok: false, reason: "unknown" };
+  if (!row || !tokenHashMatches(row.token_sha256, h)) return { ok: false, reason: "unknown" };
   if (row.revoked_at) return { ok: false, reason: "revoked" };
   db.prepare("UPDATE agents SET last_seen_at = ? WHERE name = ?").run(now.toISOString(), row.name);
   return { ok: true, name: row.name };

@@ -5,7 +5,7 @@ export { openDatabase } from "./database.js";
 export type { Db } from "./database.js";
 export { stateHealth, integrityCheck } from "./health.js";
 export {
-  AGENT_NAME_RE,
+  looksLikeAgentToken,
   migrateAgents,
   createAgent,
   listAgents,
@@ -14,3 +14,13 @@ export {
   authenticateAgent,
 } from "./agents.js";
 export type { AgentRecord, AgentAuth, CreateAgentResult } from "./agents.js";
+export {
+  USER_TOKEN_PREFIX,
+  adminTokenFile,
+  authenticateUser,
+  ensureFirstAdmin,
+  migrateUsers,
+} from "./users.js";
+export type { AuthenticatedUser, Role } from "./users.js";
+/** The agent-name rule is config's (policy shares it); kept here under its old name. */
+export { AGENT_NAME as AGENT_NAME_RE } from "../config/index.js";

@@ -14,7 +14,7 @@ import {
   type GateOutcome,
   type ServerGuard,
 } from "../core/index.js";
-import type { AuthenticatedUser } from "./users.js";
+import type { AuthenticatedUser } from "../state/index.js";
 
 export interface SupervisionEvent {
   readonly type: string;

@@ -1,14 +1,16 @@
 // supervision: what operators use — user identities and tokens, the user API, the live event
 // stream and the dashboard server. It observes and approves; it never executes agent calls itself
 // and refuses agent tokens on every surface.
+export { createUserAuthenticator } from "./users.js";
+export type { UserAuthenticatorOptions } from "./users.js";
+// Users' storage moved to state (beside the agents); re-exported so existing callers keep working.
 export {
   ensureFirstAdmin,
   authenticateUser,
   adminTokenFile,
   migrateUsers,
-  createUserAuthenticator,
-} from "./users.js";
-export type { Role, AuthenticatedUser, UserAuthenticatorOptions } from "./users.js";
+} from "../state/index.js";
+export type { Role, AuthenticatedUser } from "../state/index.js";
 export { createUserApi, openApiDocument } from "./user-api.js";
 export type { OperatorRouteDeps } from "./operator-routes.js";
 export type { UserApiDeps } from "./user-api.js";

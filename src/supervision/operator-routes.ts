@@ -4,8 +4,15 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Approval, ApprovalQueue } from "../approvals/index.js";
 import type { AuditEntry } from "../audit/index.js";
-import { createAgent, getAgent, listAgents, revokeAgent, type Db } from "../state/index.js";
-import type { AuthenticatedUser, Role } from "./users.js";
+import {
+  createAgent,
+  getAgent,
+  listAgents,
+  revokeAgent,
+  type AuthenticatedUser,
+  type Db,
+  type Role,
+} from "../state/index.js";
 
 export interface OperatorRouteDeps {
   readonly db: Db;

@@ -8,9 +8,9 @@ import {
   type GateOutcome,
   type ServerGuard,
 } from "../core/index.js";
-import type { Db } from "../state/index.js";
+import type { AuthenticatedUser, Db } from "../state/index.js";
 import { registerOperatorRoutes, type OperatorRouteDeps } from "./operator-routes.js";
-import { createUserAuthenticator, type AuthenticatedUser } from "./users.js";
+import { createUserAuthenticator } from "./users.js";
 
 export interface UserApiDeps {
   readonly db: Db;
