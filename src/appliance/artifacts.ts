@@ -35,27 +35,26 @@ export function which(cmd: string, env = process.env): string | undefined {
 }
 
 export function runtimeArtifacts(ctx: ApplianceContext, withSupervisord: boolean): Artifact[] {
-  const app = ctx.paths.app;
   const list: Artifact[] = [
     { name: "node", path: process.execPath, kind: "executable" },
     {
       name: "native helper",
-      path: path.join(app, "native", "build", "kruxos-sandbox"),
+      path: ctx.paths.sandboxHelper,
       kind: "executable",
       probe: { args: ["--version"], expect: /"name":"kruxos-sandbox"/ },
     },
     { name: "git", path: which("git") ?? "git (not on PATH)", kind: "executable" },
     {
       name: "manifest schema",
-      path: path.join(app, "schema", "kruxos.toml.schema.json"),
+      path: path.join(ctx.paths.schemaDir, "kruxos.toml.schema.json"),
       kind: "file",
     },
     {
       name: "dashboard assets",
-      path: path.join(app, "config", "dashboard", "index.html"),
+      path: path.join(ctx.paths.dashboardDir, "index.html"),
       kind: "file",
     },
-    { name: "cli", path: path.join(app, "dist", "src", "cli", "main.js"), kind: "file" },
+    { name: "cli", path: ctx.paths.cliMain, kind: "file" },
     ...ctx.loaded.manifest.policy.files.map((f): Artifact => ({
       name: "policy file",
       path: mapManifestPath(ctx.loaded.manifest, ctx.paths, f),

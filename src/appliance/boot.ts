@@ -2,7 +2,6 @@
 // same manifest. With --home it boots a host laid out under that folder, supervisord included.
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import path from "node:path";
 import { KruxError, createLogger, writeFileAtomic } from "../core/index.js";
 import { renderSupervisordConf, withRuntimePaths } from "../config/index.js";
 import { stageA } from "./stage-a.js";
@@ -26,10 +25,10 @@ export async function boot(opts: BootOptions): Promise<number> {
 
   // The baked supervisord.conf must be what the baked manifest renders to; drift means the image
   // was altered after it was built.
-  const baked = path.join(ctx.paths.etc, "supervisord.conf");
+  const baked = ctx.paths.supervisordConf;
   if (
     ctx.mode === "image" &&
-    ctx.paths.manifestFile === path.join(ctx.paths.etc, "kruxos.toml") &&
+    ctx.paths.manifestFile === ctx.paths.bakedManifest &&
     existsSync(baked)
   ) {
     if (readFileSync(baked, "utf8") !== renderSupervisordConf(m, ctx.loaded.sha256)) {
@@ -42,12 +41,12 @@ export async function boot(opts: BootOptions): Promise<number> {
     }
   }
   // supervisord runs from a config rendered for the paths actually in use (env overrides, host home).
-  const conf = path.join(ctx.paths.run, "supervisord.conf");
+  const conf = ctx.paths.renderedSupervisordConf;
   writeFileAtomic(conf, renderSupervisordConf(withRuntimePaths(m, ctx.paths), ctx.loaded.sha256));
 
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    PATH: `${path.join(ctx.paths.app, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+    PATH: `${ctx.paths.binDir}:${process.env.PATH ?? "/usr/bin:/bin"}`,
     KRUXOS_MANIFEST: ctx.paths.manifestFile,
     ...(ctx.paths.home !== undefined ? { KRUXOS_HOME: ctx.paths.home } : {}),
   };

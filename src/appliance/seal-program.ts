@@ -1,8 +1,7 @@
 // `kruxos seal` as supervisord runs it: wait for the required programs, then write the sentinel.
 // Kept apart from the program servers so this process starts without loading them.
-import path from "node:path";
 import { unixRequest } from "../core/index.js";
-import { kruxosVerb } from "../config/index.js";
+import { kruxosVerb, metricsSocket } from "../config/index.js";
 import { loadContext, programLogger, type ApplianceContext } from "./context.js";
 import { seal } from "./seal.js";
 import { getAllProcessInfo } from "./supervisord-client.js";
@@ -29,7 +28,7 @@ export async function sealProgram(opts: { manifest?: string }): Promise<number> 
   const serving = async (name: string): Promise<boolean> => {
     const verb = kruxosVerb(m.programs[name]?.command ?? "");
     if (verb?.verb !== "serve") return true;
-    const sock = path.join(ctx.paths.metricsSocketDir, `${verb.arg ?? ""}.sock`);
+    const sock = metricsSocket(ctx.paths.metricsSocketDir, verb.arg ?? "");
     return unixRequest(sock, "GET", "/metrics", undefined, {}, 1000).then(
       (r) => r.status === 200,
       () => false,

@@ -1,6 +1,6 @@
 // `kruxos serve <program>` and `kruxos seal`: one program per process, as supervisord runs them.
 import { createRegistry, type Logger } from "../core/index.js";
-import path from "node:path";
+import { metricsSocket as metricsSocketOf } from "../config/index.js";
 import { loadContext, programLogger, type ApplianceContext } from "./context.js";
 import { BUILTIN_PROGRAMS, buildInfo, type BuiltinProgram } from "./programs.js";
 import { scrapeSockets, serveRegistryOnSocket, startMetricsEndpoint } from "./metrics.js";
@@ -41,7 +41,7 @@ export async function serveProgram(
     const program = await BUILTIN_PROGRAMS[name]({ ctx, log, registry });
     const metricsSocket = await serveRegistryOnSocket(
       registry,
-      path.join(ctx.paths.metricsSocketDir, `${name}.sock`),
+      metricsSocketOf(ctx.paths.metricsSocketDir, name),
     );
     // The gateway also serves the appliance-wide endpoint, merging every program's registry.
     const endpoint =

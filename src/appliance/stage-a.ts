@@ -10,7 +10,6 @@ import { chownSync, closeSync, openSync, rmSync } from "node:fs";
 import path from "node:path";
 import { KruxError, asKruxError, ensureDir, type Logger } from "../core/index.js";
 import { formatFinding } from "../config/index.js";
-import { ensureAuditDir } from "../audit/index.js";
 import { ensureVaultKey } from "../vault/index.js";
 import { ensureFirstAdmin, openDatabase } from "../state/index.js";
 import { checkArtifacts, runtimeArtifacts } from "./artifacts.js";
@@ -29,8 +28,9 @@ export interface StageAResult {
   readonly firstBoot: boolean;
 }
 
+/** `ctx.paths.agentsDb`; kept for callers that still ask for it this way. */
 export function agentsDbPath(ctx: ApplianceContext): string {
-  return path.join(ctx.paths.data, "agents.db");
+  return ctx.paths.agentsDb;
 }
 
 /** True when a file can be created in `dir` (the truth, unlike mode bits, on read-only mounts). */
@@ -98,8 +98,8 @@ export async function stageA(opts: StageAOptions, log: Logger): Promise<StageARe
     ensureDir(ctx.paths.run, 0o755);
     ensureDir(ctx.paths.metricsSocketDir, 0o700);
     ensureDir(ctx.paths.secretsDir, 0o700);
-    ensureDir(path.join(ctx.paths.data, "policy", "agents"), 0o750);
-    ensureAuditDir(ctx.paths.data);
+    ensureDir(ctx.paths.policyAgentsDir, 0o750);
+    ensureDir(ctx.paths.auditDir, 0o750);
     if (opts.home !== undefined) {
       ensureDir(ctx.paths.etc, 0o755);
       ensureDir(ctx.paths.tmp, 0o700);
@@ -108,7 +108,7 @@ export async function stageA(opts: StageAOptions, log: Logger): Promise<StageARe
     // 4. First boot secrets
     const vaultCreated =
       m.vault.key_source === "file" ? ensureVaultKey(ctx.paths.secretsDir) : false;
-    const db = openDatabase(agentsDbPath(ctx));
+    const db = openDatabase(ctx.paths.agentsDb);
     let adminCreated: string | undefined;
     try {
       adminCreated = ensureFirstAdmin(db, ctx.paths.secretsDir);
@@ -139,7 +139,7 @@ export async function stageA(opts: StageAOptions, log: Logger): Promise<StageARe
       });
     log.info({ event: "RuntimeClosureValidated" }, "runtime closure validated");
 
-    return { ctx, adminTokenFile: path.join(ctx.paths.secretsDir, "admin.token"), firstBoot };
+    return { ctx, adminTokenFile: ctx.paths.adminTokenFile, firstBoot };
   } catch (err) {
     const e = asKruxError(err);
     log.error({ event: "BootstrapFailed", code: e.code, reason: e.message }, "boot failed");

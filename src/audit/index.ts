@@ -1,7 +1,8 @@
 // audit: the hash-chained audit log — record format, daily files, keyed checkpoints, the derived
 // query index, verification and the writer's fail modes. It owns where records live and whether
 // they can be written; it never decides outcomes and never drops a record silently.
-export { auditDir, ensureAuditDir } from "./health.js";
+/** Where the log lives is config's (RuntimePaths.auditDir); kept here for existing callers. */
+export { auditDir } from "../config/index.js";
 export {
   AUDIT_KINDS,
   AUDIT_OUTCOME_STATUSES,

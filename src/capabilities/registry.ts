@@ -6,7 +6,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import type { ValidateFunction } from "ajv";
 import { LineCounter, parseDocument } from "yaml";
-import { CAPABILITY_CATEGORIES } from "../config/index.js";
+import { CAPABILITY_CATEGORIES, appLayout } from "../config/index.js";
 import { KruxError, appRoot, deepFreeze, readSchema, schemaValidator } from "../core/index.js";
 import {
   compileCapabilitySchema,
@@ -20,7 +20,7 @@ import type { CapabilityDefinition, CapabilityHandler, JsonSchema } from "./type
 
 /** Where the shipped definitions live: <app>/config/capabilities. */
 export function defaultCapabilitiesDir(): string {
-  return path.join(appRoot(), "config", "capabilities");
+  return appLayout(appRoot()).capabilitiesDir;
 }
 
 const SCHEMA = "capability.schema.json";

@@ -32,7 +32,7 @@ async function api(
   body?: unknown,
 ): Promise<ApiAnswer> {
   const ctx = await context(v);
-  const tokenFile = path.join(ctx.paths.secretsDir, "admin.token");
+  const tokenFile = ctx.paths.adminTokenFile;
   const token =
     process.env.KRUXOS_USER_TOKEN ??
     (existsSync(tokenFile) ? readFileSync(tokenFile, "utf8").trim() : undefined);
@@ -309,7 +309,7 @@ export const OPERATOR_COMMANDS: readonly Command[] = [
     options: common,
     run: async (v) => {
       const ctx = await context(v);
-      const { verifyAudit, auditDir } = await import("../audit/index.js");
+      const { verifyAudit } = await import("../audit/index.js");
       const { deriveSubkey } = await import("../vault/index.js");
       let key: Buffer | undefined;
       try {
@@ -321,7 +321,7 @@ export const OPERATOR_COMMANDS: readonly Command[] = [
       } catch {
         key = undefined;
       }
-      const r = await verifyAudit(auditDir(ctx.paths.data), key);
+      const r = await verifyAudit(ctx.paths.auditDir, key);
       if (v.json) out(JSON.stringify({ version: 1, keyed: key !== undefined, ...r }));
       else if (r.ok)
         out(
@@ -348,7 +348,7 @@ export const OPERATOR_COMMANDS: readonly Command[] = [
     },
     run: async (v) => {
       const ctx = await context(v);
-      const { queryAudit, auditDir } = await import("../audit/index.js");
+      const { queryAudit } = await import("../audit/index.js");
       const limit = str(v.limit) ? Number(str(v.limit)) : 100;
       if (!Number.isInteger(limit) || limit < 1)
         throw new UsageError("--limit must be a positive integer");
@@ -362,7 +362,7 @@ export const OPERATOR_COMMANDS: readonly Command[] = [
         ...(str(v.since) ? { since: str(v.since) as string } : {}),
         ...(str(v.until) ? { until: str(v.until) as string } : {}),
       };
-      const records = await queryAudit(auditDir(ctx.paths.data), q);
+      const records = await queryAudit(ctx.paths.auditDir, q);
       if (v.json) out(JSON.stringify(records));
       else
         for (const r of records)
@@ -379,11 +379,11 @@ export const OPERATOR_COMMANDS: readonly Command[] = [
     options: { ...common, follow: { type: "boolean", short: "f" }, from: { type: "string" } },
     run: async (v) => {
       const ctx = await context(v);
-      const { tailAudit, auditDir } = await import("../audit/index.js");
+      const { tailAudit } = await import("../audit/index.js");
       const abort = new AbortController();
       process.once("SIGINT", () => abort.abort());
       process.once("SIGTERM", () => abort.abort());
-      for await (const r of tailAudit(auditDir(ctx.paths.data), {
+      for await (const r of tailAudit(ctx.paths.auditDir, {
         follow: v.follow === true,
         fromSeq: Number(str(v.from) ?? 1),
         signal: abort.signal,
@@ -422,7 +422,7 @@ export const OPERATOR_COMMANDS: readonly Command[] = [
       const m = ctx.loaded.manifest;
       const engine = new PolicyEngine({
         files: m.policy.files.map((f) => mapManifestPath(m, ctx.paths, f)),
-        agentDir: path.join(ctx.paths.data, "policy", "agents"),
+        agentDir: ctx.paths.policyAgentsDir,
       });
       const r = engine.reload();
       if (!r.ok) {

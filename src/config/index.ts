@@ -20,6 +20,13 @@ export {
 } from "./rules.js";
 export type { Rule } from "./rules.js";
 export {
+  appLayout,
+  auditDir,
+  dataLayout,
+  etcLayout,
+  metricsSocket,
+  runLayout,
+  secretsLayout,
   imagePaths,
   hostPaths,
   mapManifestPath,

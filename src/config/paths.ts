@@ -1,4 +1,5 @@
-// Where things are at run time. The image uses the manifest's [paths] as written; host mode maps
+// Where things are at run time: every file and folder the appliance uses is derived here, from
+// the roots, and nowhere else. The image uses the manifest's [paths] as written; host mode maps
 // every root under one home folder (and the app root to the package). Environment variables
 // KRUXOS_DATA_DIR, KRUXOS_WORKSPACE and KRUXOS_RUN_DIR override either.
 import { existsSync } from "node:fs";
@@ -6,18 +7,90 @@ import path from "node:path";
 import { appRoot } from "../core/index.js";
 import type { Manifest, PathsSpec } from "./types.js";
 
-export interface RuntimePaths extends PathsSpec {
+/** What lives under the app root (read-only in the image). */
+export function appLayout(app: string) {
+  return {
+    binDir: path.join(app, "bin"),
+    /** The `kruxos` command. */
+    command: path.join(app, "bin", "kruxos"),
+    cliMain: path.join(app, "dist", "src", "cli", "main.js"),
+    schemaDir: path.join(app, "schema"),
+    capabilitiesDir: path.join(app, "config", "capabilities"),
+    dashboardDir: path.join(app, "config", "dashboard"),
+    sandboxHelper: path.join(app, "native", "build", "kruxos-sandbox"),
+    /** The default manifest host mode falls back to. */
+    defaultManifest: path.join(app, "kruxos.toml"),
+  } as const;
+}
+
+/** What lives under the data root (persistent). */
+export function dataLayout(data: string) {
+  return {
+    secretsDir: path.join(data, "secrets"),
+    /** Agents, users and their token hashes. */
+    agentsDb: path.join(data, "agents.db"),
+    approvalsDb: path.join(data, "approval_queue.db"),
+    auditDir: path.join(data, "audit"),
+    /** One `<agent>.yaml` policy file per agent. */
+    policyAgentsDir: path.join(data, "policy", "agents"),
+  } as const;
+}
+
+/** What lives in the secrets folder (0700; every file 0600). */
+export function secretsLayout(secretsDir: string) {
+  return {
+    vaultKeyFile: path.join(secretsDir, "vault.key"),
+    /** The scrypt salt of passphrase mode. */
+    vaultSaltFile: path.join(secretsDir, "vault.salt"),
+    /** The first admin's token, for the operator to pick up. */
+    adminTokenFile: path.join(secretsDir, "admin.token"),
+  } as const;
+}
+
+/** What lives under the run root (recreated at every boot). */
+export function runLayout(run: string) {
+  return {
+    sentinel: path.join(run, "bootstrap.done"),
+    supervisorSocket: path.join(run, "supervisor.sock"),
+    supervisordPid: path.join(run, "supervisord.pid"),
+    /** The supervisord.conf rendered for the paths in use, which `kruxos boot` runs. */
+    renderedSupervisordConf: path.join(run, "supervisord.conf"),
+    /** The gateway's internal socket where the proxy (a separate program) appends audit records. */
+    auditSocket: path.join(run, "audit.sock"),
+    metricsSocketDir: path.join(run, "metrics"),
+  } as const;
+}
+
+/** What lives under the etc root (baked into the image). */
+export function etcLayout(etc: string) {
+  return {
+    /** The supervisord.conf baked with the image, checked against the manifest at boot. */
+    supervisordConf: path.join(etc, "supervisord.conf"),
+    bakedManifest: path.join(etc, "kruxos.toml"),
+  } as const;
+}
+
+/** The unix socket where `program` serves its Prometheus registry. */
+export function metricsSocket(metricsSocketDir: string, program: string): string {
+  return path.join(metricsSocketDir, `${program}.sock`);
+}
+
+/** The audit log's folder under a data root (for callers that have only the root). */
+export function auditDir(data: string): string {
+  return dataLayout(data).auditDir;
+}
+
+export interface RuntimePaths
+  extends
+    PathsSpec,
+    ReturnType<typeof appLayout>,
+    ReturnType<typeof dataLayout>,
+    ReturnType<typeof secretsLayout>,
+    ReturnType<typeof runLayout>,
+    ReturnType<typeof etcLayout> {
   /** Host mode home folder, when running in host mode. */
   readonly home: string | undefined;
-  /** Derived locations used across programs. */
-  readonly sentinel: string;
-  readonly supervisorSocket: string;
   readonly egressSocket: string;
-  /** The gateway's internal socket where the proxy (a separate program) appends audit records. */
-  readonly auditSocket: string;
-  readonly metricsSocketDir: string;
-  readonly secretsDir: string;
-  readonly supervisordConf: string;
   readonly manifestFile: string;
 }
 
@@ -25,19 +98,18 @@ function derive(
   p: PathsSpec,
   m: Manifest,
   home: string | undefined,
-  supervisordConf: string,
   manifestFile: string,
 ): RuntimePaths {
+  const data = dataLayout(p.data);
   return Object.freeze({
     ...p,
     home,
-    sentinel: path.join(p.run, "bootstrap.done"),
-    supervisorSocket: path.join(p.run, "supervisor.sock"),
+    ...appLayout(p.app),
+    ...data,
+    ...secretsLayout(data.secretsDir),
+    ...runLayout(p.run),
+    ...etcLayout(p.etc),
     egressSocket: path.join(p.run, m.proxy.socket),
-    auditSocket: path.join(p.run, "audit.sock"),
-    metricsSocketDir: path.join(p.run, "metrics"),
-    secretsDir: path.join(p.data, "secrets"),
-    supervisordConf,
     manifestFile,
   });
 }
@@ -58,7 +130,7 @@ export function imagePaths(
   env: NodeJS.ProcessEnv = process.env,
 ): RuntimePaths {
   const p = envOverrides(m.paths, env);
-  return derive(p, m, undefined, path.join(p.etc, "supervisord.conf"), manifestFile);
+  return derive(p, m, undefined, manifestFile);
 }
 
 /** Host-mode paths: everything under `home`, the app root being this package. */
@@ -80,7 +152,7 @@ export function hostPaths(
     },
     env,
   );
-  return derive(p, m, h, path.join(p.etc, "supervisord.conf"), manifestFile);
+  return derive(p, m, h, manifestFile);
 }
 
 /**
@@ -118,7 +190,7 @@ export function resolveManifestPath(
   if (env.KRUXOS_MANIFEST) return path.resolve(env.KRUXOS_MANIFEST);
   if (home !== undefined || !existsSync(IMAGE_MANIFEST)) {
     const local = path.resolve("kruxos.toml");
-    return existsSync(local) ? local : path.join(appRoot(), "kruxos.toml");
+    return existsSync(local) ? local : appLayout(appRoot()).defaultManifest;
   }
   return IMAGE_MANIFEST;
 }

@@ -2,9 +2,8 @@
 // is never trusted to be present: a missing, crashing or misbehaving helper yields a diagnosis in
 // which every layer is unavailable and helper_error says why, so callers fail closed.
 import { execFile } from "node:child_process";
-import path from "node:path";
 import { deepFreeze } from "../core/index.js";
-import { SANDBOX_LAYERS } from "../config/index.js";
+import { SANDBOX_LAYERS, appLayout } from "../config/index.js";
 
 /** The layers the helper probes, in report order: the manifest's sandbox layers. */
 export const LAYER_NAMES = SANDBOX_LAYERS;
@@ -44,7 +43,7 @@ const MAX_OUTPUT_BYTES = 64 * 1024;
 
 /** Where the build puts the helper: `<appRoot>/native/build/kruxos-sandbox`. */
 export function helperPath(appRoot: string): string {
-  return path.join(appRoot, "native", "build", "kruxos-sandbox");
+  return appLayout(appRoot).sandboxHelper;
 }
 
 /** Run the helper's probe. Never throws: failures become a diagnosis with helper_error. */

@@ -2,7 +2,6 @@
 // shown once, stored only as SHA-256 and compared in constant time. The first admin token is made
 // at first boot and written to the secrets folder (0600) for the operator to pick up; it is never
 // logged.
-import path from "node:path";
 import {
   ensureDir,
   hashToken,
@@ -10,6 +9,7 @@ import {
   tokenHashMatches,
   writeFileAtomic,
 } from "../core/index.js";
+import { secretsLayout } from "../config/index.js";
 import type { Db } from "./database.js";
 
 export type Role = "admin" | "operator" | "viewer";
@@ -34,7 +34,7 @@ export function migrateUsers(db: Db): void {
 }
 
 export function adminTokenFile(secretsDir: string): string {
-  return path.join(secretsDir, "admin.token");
+  return secretsLayout(secretsDir).adminTokenFile;
 }
 
 /** First boot: create the admin user and its token file. Returns the file when created now. */

@@ -3,11 +3,11 @@
 // vault capability; its key material starts here so it exists before anything needs it.
 import { createHmac, randomBytes, scryptSync } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import path from "node:path";
 import { ensureDir, writeFileAtomic, type ComponentHealth } from "../core/index.js";
+import { secretsLayout } from "../config/index.js";
 
 export function vaultKeyFile(secretsDir: string): string {
-  return path.join(secretsDir, "vault.key");
+  return secretsLayout(secretsDir).vaultKeyFile;
 }
 
 /** Create the key file if absent. Returns true when it was created now (first boot). */
@@ -70,7 +70,7 @@ export function deriveSubkey(
   let kek: Buffer;
   if (keySource === "env") kek = Buffer.from(env.KRUXOS_VAULT_KEY ?? "", "hex");
   else if (keySource === "passphrase") {
-    const saltFile = path.join(secretsDir, "vault.salt");
+    const saltFile = secretsLayout(secretsDir).vaultSaltFile;
     if (!existsSync(saltFile))
       writeFileAtomic(saltFile, randomBytes(16).toString("hex") + "\n", 0o600);
     const salt = Buffer.from(readFileSync(saltFile, "utf8").trim(), "hex");

@@ -1,7 +1,7 @@
 // compose.yaml and run.sh: the hardened run of SPEC §16 from one description of it, so the two
 // can never disagree about the baseline.
-import path from "node:path";
 import { stringify as toYaml } from "yaml";
+import { appLayout } from "../paths.js";
 import { activeExceptions } from "../rules.js";
 import type { Manifest } from "../types.js";
 
@@ -52,7 +52,7 @@ function hardenedRun(m: Manifest): HardenedRun {
     pidsLimit: m.security.pids_limit,
     nofile: m.security.nofile,
     nproc: m.security.nproc,
-    health: [path.join(m.paths.app, "bin", "kruxos"), "health", "--ready", "--quiet"],
+    health: [appLayout(m.paths.app).command, "health", "--ready", "--quiet"],
   };
 }
 

@@ -1,17 +1,18 @@
 // The OCI image config (the `config` object of the image configuration: User, ExposedPorts, Env,
 // Entrypoint, Labels …). Canonical JSON, so nix/oci-config.nix (builtins.toJSON) agrees byte for byte.
-import path from "node:path";
 import { canonicalJson } from "../../core/index.js";
+import { appLayout, etcLayout } from "../paths.js";
 import type { Manifest } from "../types.js";
 
 export function ociConfig(m: Manifest, manifestSha256: string): Record<string, unknown> {
-  const bin = path.join(m.paths.app, "bin");
+  const app = appLayout(m.paths.app);
+  const bin = app.binDir;
   const ports = [m.gateway.port, m.dashboard.port, m.observability.metrics_port];
   return {
-    Entrypoint: [path.join(bin, "kruxos"), "boot"],
+    Entrypoint: [app.command, "boot"],
     Env: [
       "HOME=" + m.paths.tmp,
-      "KRUXOS_MANIFEST=" + path.join(m.paths.etc, "kruxos.toml"),
+      "KRUXOS_MANIFEST=" + etcLayout(m.paths.etc).bakedManifest,
       "NODE_ENV=production",
       `PATH=${bin}:/usr/local/bin:/usr/bin:/bin`,
     ],

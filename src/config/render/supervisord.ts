@@ -1,6 +1,6 @@
 // supervisord.conf. nix/supervisord.nix produces the same bytes from the same manifest; keep both
 // in step (tests/unit/nix-generators.test.ts compares them).
-import path from "node:path";
+import { runLayout } from "../paths.js";
 import type { Manifest } from "../types.js";
 
 /** Programs in start order: priority, then name. */
@@ -11,7 +11,8 @@ export function orderedPrograms(m: Manifest): [string, Manifest["programs"][stri
 }
 
 export function renderSupervisordConf(m: Manifest, manifestSha256: string): string {
-  const sock = path.join(m.paths.run, "supervisor.sock");
+  const run = runLayout(m.paths.run);
+  const sock = run.supervisorSocket;
   const lines = [
     "; supervisord.conf rendered from kruxos.toml by `kruxos config render`. Do not edit.",
     `; manifest sha256: ${manifestSha256}`,
@@ -26,7 +27,7 @@ export function renderSupervisordConf(m: Manifest, manifestSha256: string): stri
     "logfile=/dev/null",
     "logfile_maxbytes=0",
     "loglevel=warn",
-    `pidfile=${path.join(m.paths.run, "supervisord.pid")}`,
+    `pidfile=${run.supervisordPid}`,
     `childlogdir=${m.paths.tmp}`,
     "",
     "[rpcinterface:supervisor]",
