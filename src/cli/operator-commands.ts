@@ -310,13 +310,13 @@ export const OPERATOR_COMMANDS: readonly Command[] = [
     run: async (v) => {
       const ctx = await context(v);
       const { verifyAudit } = await import("../audit/index.js");
-      const { deriveSubkey } = await import("../vault/index.js");
+      const { deriveSubkey, SUBKEY_AUDIT_CHECKPOINTS } = await import("../vault/index.js");
       let key: Buffer | undefined;
       try {
         key = deriveSubkey(
           ctx.paths.secretsDir,
           ctx.loaded.manifest.vault.key_source,
-          "kruxos/audit-checkpoints/v1",
+          SUBKEY_AUDIT_CHECKPOINTS,
         );
       } catch {
         key = undefined;

@@ -56,6 +56,15 @@ export function vaultHealth(
 }
 
 /**
+ * What each subkey is for. The purpose is the HMAC message, so renaming one silently changes every
+ * key derived for it (checkpoint MACs stop verifying, live proxy credentials stop working): bump the
+ * version suffix on purpose, never by accident.
+ */
+export const SUBKEY_AUDIT_CHECKPOINTS = "kruxos/audit-checkpoints/v1";
+export const SUBKEY_EGRESS_CREDENTIALS = "kruxos/egress-credentials/v1";
+export type SubkeyPurpose = typeof SUBKEY_AUDIT_CHECKPOINTS | typeof SUBKEY_EGRESS_CREDENTIALS;
+
+/**
  * A purpose-bound subkey of the key-encryption key (HMAC-SHA256(KEK, purpose)), so other
  * subsystems (audit checkpoints) get key material without ever holding the vault key itself.
  * Passphrase mode derives the KEK with scrypt at OWASP's minimum cost (N=2^17, r=8, p=1) over a
@@ -64,7 +73,7 @@ export function vaultHealth(
 export function deriveSubkey(
   secretsDir: string,
   keySource: "file" | "env" | "passphrase",
-  purpose: string,
+  purpose: SubkeyPurpose,
   env: NodeJS.ProcessEnv = process.env,
 ): Buffer {
   let kek: Buffer;
