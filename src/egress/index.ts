@@ -6,6 +6,7 @@
 // policy (policy does), write the audit log (the wiring hands in an append function), hold or read
 // keys (the credential key is handed in), or run agent code.
 export { createProxy } from "./proxy.js";
+export { proxyHealth } from "./health.js";
 export type { EgressProxy, ProxyDeps } from "./proxy.js";
 export type { EgressAuditEntry } from "./records.js";
 export type { Denial, EgressPolicy, Resolve } from "./admission.js";

@@ -4,7 +4,7 @@
 import { EventEmitter } from "node:events";
 import { existsSync, readdirSync, readFileSync, watch, type FSWatcher } from "node:fs";
 import path from "node:path";
-import { Counter, Gauge, Histogram, type Registry } from "../core/index.js";
+import { Counter, Gauge, Histogram, type ComponentHealth, type Registry } from "../core/index.js";
 import { compilePolicy, type CompiledPolicy } from "./compile.js";
 import type { ConditionContext } from "./conditions.js";
 import {
@@ -18,6 +18,7 @@ import {
 import {
   TIERS,
   TIER_RANK,
+  formatProblem,
   type Decision,
   type EgressDecision,
   type LayerKind,
@@ -76,6 +77,8 @@ const NO_POLICY_RANK = TIER_RANK.blocked;
 export class PolicyEngine extends EventEmitter<{ reload: [ReloadResult] }> {
   private current: CompiledPolicy | undefined;
   private gen = 0;
+  /** The last reload that swapped a generation in or was rejected (an unchanged one is not). */
+  private lastReload: ReloadResult | undefined;
   private chains = new Map<string, Chain>();
   /** Rate-limit identity → "agent\0capability" → window. */
   private readonly windows = new Map<string, Map<string, Window>>();
@@ -203,6 +206,7 @@ export class PolicyEngine extends EventEmitter<{ reload: [ReloadResult] }> {
       changed: true,
       files: sources.map((s) => s.file),
     };
+    this.lastReload = result;
     this.emit("reload", result);
     return result;
   }
@@ -210,8 +214,37 @@ export class PolicyEngine extends EventEmitter<{ reload: [ReloadResult] }> {
   private reject(problems: readonly PolicyProblem[]): ReloadResult {
     this.metrics?.reloadFailures.inc();
     const result: ReloadResult = { ok: false, generation: this.gen, problems };
+    this.lastReload = result;
     this.emit("reload", result);
     return result;
+  }
+
+  /**
+   * The policy component of /ready and /health: failing until a generation is in force (with the
+   * problems that kept the last one out), degraded while the last reload was rejected and the
+   * previous generation stays in force.
+   */
+  health(): ComponentHealth {
+    const last = this.lastReload;
+    if (this.gen === 0)
+      return {
+        name: "policy",
+        status: "failing",
+        detail: last && !last.ok ? last.problems.map(formatProblem).join("; ") : "no policy loaded",
+      };
+    const rejected = last !== undefined && !last.ok;
+    return {
+      name: "policy",
+      status: rejected ? "degraded" : "ok",
+      ...(rejected
+        ? { detail: `last reload rejected; generation ${this.gen} stays in force` }
+        : {}),
+      facts: {
+        generation: this.gen,
+        files: this.files.length,
+        entries: this.capabilities().length,
+      },
+    };
   }
 
   private chain(policy: CompiledPolicy, agent: string): Chain {

@@ -3,7 +3,6 @@
 // counters, check traces, diffs and egress host:port decisions; it produces decisions but does not
 // execute calls, hold approvals or write audit records (it emits reload results for the caller to
 // audit).
-export { policyHealth } from "./files.js";
 export { PolicyEngine } from "./engine.js";
 /** The agent-name rule is config's (agents.db shares it); kept here under its old name. */
 export { AGENT_NAME } from "../config/index.js";

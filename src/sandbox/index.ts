@@ -14,6 +14,7 @@ export {
   formatDiagnosis,
 } from "./probe.js";
 export type { LayerName, LayerStatus, SandboxDiagnosis } from "./probe.js";
+export { sandboxHealth } from "./health.js";
 export { createLauncher } from "./launcher.js";
 export type { LauncherOptions, SandboxLauncher } from "./launcher.js";
 export { SPEC_VERSION, RELAY_PORT, SANDBOX_PATH, baseEnvironment, validateSpec } from "./spec.js";

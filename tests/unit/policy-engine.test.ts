@@ -9,7 +9,6 @@ import {
   PolicyEngine,
   diffPolicies,
   formatTrace,
-  policyHealth,
   redosHazard,
   type PolicySource,
   type ReloadResult,
@@ -680,7 +679,9 @@ test("metrics count decisions by tier and time evaluations", async () => {
 
 test("the shipped system policy compiles and is strict", () => {
   const file = path.join(REPO, "config", "policy", "system.yaml");
-  assert.equal(policyHealth([file]).status, "ok");
+  const loaded = new PolicyEngine({ files: [file] });
+  loaded.reload();
+  assert.equal(loaded.health().status, "ok");
   const e = engineOf(sys(readFileSync(file, "utf8"), file));
   const tier = (c: string): string => e.evaluate({ agent: "any", capability: c }).tier;
   assert.equal(tier("filesystem.read"), "autonomous");
@@ -695,10 +696,45 @@ test("policy health fails for a file that does not compile", () => {
   try {
     const file = path.join(tmp.dir, "org.yaml");
     writeFileSync(file, "version: 1\ncapabilities:\n  x.y: { tier: sometimes }\n");
-    const h = policyHealth([file]);
+    const e = new PolicyEngine({ files: [file] });
+    e.reload();
+    const h = e.health();
     assert.equal(h.status, "failing");
     assert.match(h.detail ?? "", /org\.yaml:3: capabilities\["x\.y"\]\.tier: must be one of/);
-    assert.equal(policyHealth([path.join(tmp.dir, "missing.yaml")]).status, "failing");
+    const missing = new PolicyEngine({ files: [path.join(tmp.dir, "missing.yaml")] });
+    missing.reload();
+    assert.equal(missing.health().status, "failing");
+    assert.match(missing.health().detail ?? "", /missing\.yaml: cannot read/);
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+test("policy health: failing before any load, degraded while a rejected reload leaves the old generation, ok again after a good one", () => {
+  const tmp = tempDir("kruxos-policy-");
+  try {
+    const file = path.join(tmp.dir, "system.yaml");
+    const e = new PolicyEngine({ files: [file] });
+    assert.deepEqual(e.health(), { name: "policy", status: "failing", detail: "no policy loaded" });
+    writeFileSync(file, GOOD);
+    e.reload();
+    assert.deepEqual(e.health(), {
+      name: "policy",
+      status: "ok",
+      facts: { generation: 1, files: 1, entries: 1 },
+    });
+    writeFileSync(file, "version: 1\ncapabilities:\n  x.y: { tier: sometimes }\n");
+    e.reload();
+    assert.deepEqual(e.health(), {
+      name: "policy",
+      status: "degraded",
+      detail: "last reload rejected; generation 1 stays in force",
+      facts: { generation: 1, files: 1, entries: 1 },
+    });
+    writeFileSync(file, GOOD.replace("autonomous", "notify"));
+    e.reload();
+    assert.equal(e.health().status, "ok");
+    assert.deepEqual(e.health().facts, { generation: 2, files: 1, entries: 1 });
   } finally {
     tmp.cleanup();
   }
