@@ -3,7 +3,7 @@
 import { execFile } from "node:child_process";
 import { accessSync, constants, statSync } from "node:fs";
 import path from "node:path";
-import { mapManifestPath } from "../config/index.js";
+import { policyFiles } from "../config/index.js";
 import type { ApplianceContext } from "./context.js";
 
 export interface Artifact {
@@ -55,9 +55,9 @@ export function runtimeArtifacts(ctx: ApplianceContext, withSupervisord: boolean
       kind: "file",
     },
     { name: "cli", path: ctx.paths.cliMain, kind: "file" },
-    ...ctx.loaded.manifest.policy.files.map((f): Artifact => ({
+    ...policyFiles(ctx.loaded.manifest, ctx.paths).map((f): Artifact => ({
       name: "policy file",
-      path: mapManifestPath(ctx.loaded.manifest, ctx.paths, f),
+      path: f,
       kind: "file",
     })),
   ];

@@ -417,13 +417,8 @@ export const OPERATOR_COMMANDS: readonly Command[] = [
         throw new UsageError("--inputs must be JSON");
       }
       const ctx = await context(v);
-      const { PolicyEngine, formatTrace, formatProblem } = await import("../policy/index.js");
-      const { mapManifestPath } = await import("../config/index.js");
-      const m = ctx.loaded.manifest;
-      const engine = new PolicyEngine({
-        files: m.policy.files.map((f) => mapManifestPath(m, ctx.paths, f)),
-        agentDir: ctx.paths.policyAgentsDir,
-      });
+      const { openPolicyEngine, formatTrace, formatProblem } = await import("../policy/index.js");
+      const engine = openPolicyEngine(ctx.loaded.manifest, ctx.paths);
       const r = engine.reload();
       if (!r.ok) {
         for (const pr of r.problems) process.stderr.write(formatProblem(pr) + "\n");

@@ -30,6 +30,7 @@ export {
   imagePaths,
   hostPaths,
   mapManifestPath,
+  policyFiles,
   withRuntimePaths,
   resolveManifestPath,
   IMAGE_MANIFEST,

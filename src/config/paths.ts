@@ -172,6 +172,11 @@ export function mapManifestPath(m: Manifest, rt: RuntimePaths, p: string): strin
   return p;
 }
 
+/** The manifest's [policy].files in layer order (system first), where they are at run time. */
+export function policyFiles(m: Manifest, rt: RuntimePaths): string[] {
+  return m.policy.files.map((f) => mapManifestPath(m, rt, f));
+}
+
 /** The manifest with its [paths] replaced by runtime paths: what host-mode supervisord is rendered from. */
 export function withRuntimePaths(m: Manifest, rt: RuntimePaths): Manifest {
   const { app, etc, data, workspace, run, tmp } = rt;

@@ -7,6 +7,7 @@ export { PolicyEngine } from "./engine.js";
 /** The agent-name rule is config's (agents.db shares it); kept here under its old name. */
 export { AGENT_NAME } from "../config/index.js";
 export type { PolicyEngineOptions } from "./engine.js";
+export { openPolicyEngine } from "./open.js";
 export { compilePolicy, policySchema } from "./compile.js";
 export type { CompileResult } from "./compile.js";
 export { diffPolicies } from "./diff.js";

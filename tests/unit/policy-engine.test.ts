@@ -5,8 +5,10 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { Registry } from "../../src/core/index.js";
+import { hostPaths, loadManifest } from "../../src/config/index.js";
 import {
   PolicyEngine,
+  openPolicyEngine,
   diffPolicies,
   formatTrace,
   redosHazard,
@@ -761,5 +763,30 @@ test("the ReDoS screen accepts ordinary patterns and rejects catastrophic ones",
     "(x+){2,}",
   ]) {
     assert.notEqual(redosHazard(bad), undefined, bad);
+  }
+});
+
+test("the appliance's engine reads the manifest's policy files at their run-time place, then the agents folder", () => {
+  const tmp = tempDir("kruxos-policy-");
+  try {
+    const loaded = loadManifest(path.join(REPO, "kruxos.toml"));
+    const paths = hostPaths(loaded.manifest, tmp.dir, loaded.file, {});
+    mkdirSync(path.join(tmp.dir, "data", "policy", "agents"), { recursive: true });
+    writeFileSync(
+      path.join(tmp.dir, "data", "policy", "agents", "alice.yaml"),
+      "version: 1\ncapabilities:\n  filesystem.read: { tier: blocked }\n",
+    );
+    const e = openPolicyEngine(loaded.manifest, paths);
+    assert.equal(e.generation, 0, "nothing is loaded before reload()");
+    const r = e.reload();
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.deepEqual(r.files, [
+      path.join(REPO, "config", "policy", "system.yaml"),
+      path.join(tmp.dir, "data", "policy", "agents", "alice.yaml"),
+    ]);
+    assert.equal(e.evaluate({ agent: "bob", capability: "filesystem.read" }).tier, "autonomous");
+    assert.equal(e.evaluate({ agent: "alice", capability: "filesystem.read" }).tier, "blocked");
+  } finally {
+    tmp.cleanup();
   }
 });
