@@ -1,13 +1,14 @@
 // Keyed checkpoints: `{seq, hash, ts, mac}` lines in `<dir>/checkpoints.log`, apart from the daily
 // files. The chain alone proves order and content only relative to itself — whoever can write
 // the files can re-hash all of it, or cut its tail. A MAC over (seq, hash, ts) with a key the
-// log's writer holds (the vault's, later) pins the chain at points a forger cannot recompute.
+// log's writer holds (a vault subkey) pins the chain at points a forger cannot recompute.
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 import path from "node:path";
 
 export const CHECKPOINT_FILE = "checkpoints.log";
-// Domain separation: the MAC key may later be derived from a vault key used for other purposes.
+// Domain separation: the MAC key is handed in and may be shared with other uses; this prefix keeps
+// a checkpoint MAC from ever equalling any other MAC under the same key.
 const MAC_DOMAIN = Buffer.from("kruxos.audit.checkpoint.v1\0", "utf8");
 
 export interface Checkpoint {

@@ -1,6 +1,7 @@
-// audit: the hash-chained audit log — record format, daily files, keyed checkpoints, the derived
-// query index, verification and the writer's fail modes. It owns where records live and whether
-// they can be written; it never decides outcomes and never drops a record silently.
+// audit: the hash-chained audit log — record format, daily files and their torn-tail repair, keyed
+// checkpoints, the derived query index, queries and tailing, verification, and the writer's fail
+// modes (halt or degrade) with its health. It owns the files inside the audit folder (where that
+// folder is, config says); it never decides outcomes and never drops a record silently.
 /** Where the log lives is config's (RuntimePaths.auditDir); kept here for existing callers. */
 export { auditDir } from "../config/index.js";
 export {

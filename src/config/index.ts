@@ -1,6 +1,8 @@
-// config: the manifest — loading, schema and semantic validation, runtime paths and rendering of
-// supervisord.conf, compose.yaml, run.sh and the OCI config. It reads files but never starts,
-// listens or writes anything except where a caller asks it to render.
+// config: the manifest and everything derived from it — loading, JSON Schema and semantic
+// validation, every runtime path and file location (config/paths.ts: app, data, secrets, run and
+// etc layouts), the agent-name rule other subsystems key data by, and rendering of
+// supervisord.conf, compose.yaml, run.sh and the OCI config. It reads the manifest and schemas; it
+// never starts or listens, and writes nothing (the caller of a render writes the files).
 export {
   loadManifest,
   validateManifestText,

@@ -1,7 +1,11 @@
-// core: the shared vocabulary of the appliance — errors, logging, metrics registries, atomic files,
-// canonical JSON, local unix-socket IPC, the application root, and how every listener is made
-// (timeouts, peer faults, WebSocket protocol errors) and how refusals are sampled. It owns no policy, no config and
-// no I/O beyond those primitives, and imports no other subsystem.
+// core: the shared vocabulary of the appliance. It owns the error taxonomy (KruxError, its
+// catalogue, the one Recovery shape and the CapabilityError builder), pino logging with redaction,
+// metrics registries, atomic files, canonical JSON and deep freezing, the health vocabulary, the
+// one schema loader (ajv, each schema compiled once), token minting, hashing and constant-time
+// comparison, local unix-socket IPC, the application root, how every listener is made (timeouts,
+// peer faults, WebSocket protocol errors, bounded messages in flight), the bearer-token gate with
+// its failure limiter, and the refusal sampler. It knows nothing of manifests, programs or agents,
+// and imports no other subsystem.
 export { ERROR_CATALOGUE, KruxError, asKruxError, capabilityError } from "./errors.js";
 export type { ErrorCode, ErrorSpec, Recovery } from "./errors.js";
 export { createLogger } from "./logger.js";

@@ -1,10 +1,10 @@
 // egress: the only way out to the network. It owns the proxy (HTTP CONNECT and http:// forwarding on
-// TCP and a unix socket), per-call proxy credentials, host:port admission against the policy
-// engine's egress decisions, DNS resolved once per connection and pinned, refusal of loopback,
-// private, link-local, metadata and other non-public address classes, the egress audit records and
-// metrics, and the client capability handlers use to go out through the proxy. It does not decide
-// policy (policy does), write the audit log (the wiring hands in an append function), hold or read
-// keys (the credential key is handed in), or run agent code.
+// TCP and a unix socket) and its health component, per-call proxy credentials, host:port admission
+// against the policy engine's egress decisions, DNS resolved once per connection and pinned,
+// refusal of loopback, private, link-local, metadata and other non-public address classes, the
+// egress audit records and metrics, and the client capability handlers use to go out through the
+// proxy. It does not decide policy (policy does), write the audit log (the wiring hands in an
+// append function), hold or read keys (the credential key is handed in), or run agent code.
 export { createProxy } from "./proxy.js";
 export { proxyHealth } from "./health.js";
 export type { EgressProxy, ProxyDeps } from "./proxy.js";

@@ -1,6 +1,7 @@
 // policy: the layered YAML policy (system → org → agent). It owns reading, validating and
-// compiling policy files, hot reload by generation, decisions with rule id and file:line, rate-limit
-// counters, check traces, diffs and egress host:port decisions; it produces decisions but does not
+// compiling policy files, how the appliance's engine is opened from the manifest, atomic hot reload
+// by generation, its own health component, decisions with rule id and file:line, rate-limit
+// counters, check traces, diffs, and egress host:port decisions and grants. It decides but does not
 // execute calls, hold approvals or write audit records (it emits reload results for the caller to
 // audit).
 export { PolicyEngine } from "./engine.js";

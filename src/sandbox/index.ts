@@ -1,9 +1,11 @@
-// sandbox: the native helper `kruxos-sandbox` as the rest of the appliance sees it — where the
-// binary lives, probing which kernel sandbox layers actually work on this host, and reporting
-// them for /health, /v1/meta and `kruxos sandbox diagnose`. It owns the helper's command line and
-// the probe format. It does not decide which layers are required (the manifest's
-// [sandbox].require, validated by config) nor turn a diagnosis into health status or refusals
-// (its callers do, with missingRequired).
+// sandbox: running agent code under the native helper `kruxos-sandbox`. It owns the helper's
+// command line and probe format, probing which kernel layers work on this host and the sandbox
+// health component built from that probe, the launcher (the run spec and its schema check, the
+// pinned environment, the mandatory-deny guard over the workspace, limits, cancellation, results),
+// and delegated cgroup setup. It does not decide which layers are required (the manifest's
+// [sandbox].require, validated by config), talk to the network (a sandbox's only way out is the
+// egress proxy's socket), or read secrets (the per-call proxy credential is minted by a function
+// it is handed).
 export {
   LAYER_NAMES,
   PROBE_VERSION,

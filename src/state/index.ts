@@ -1,6 +1,8 @@
-// state: the appliance's SQLite storage — agents.db (agents and their token hashes), later session,
-// persistent and shared state. It owns opening databases in WAL mode and their health; it does not decide who may read
-// or write what (policy does) and never talks to the network.
+// state: the appliance's SQLite storage in agents.db — opening databases in WAL mode with one set of
+// durability settings, their integrity and health, agents and users (operators with roles, the
+// first admin) with their token hashes. It checks a presented token against what is stored; it
+// does not decide who may do what (policy and supervision do), read requests off the wire (the
+// auth gates do), or talk to the network.
 export { openDatabase } from "./database.js";
 export type { Db } from "./database.js";
 export { stateHealth, integrityCheck } from "./health.js";

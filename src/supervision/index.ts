@@ -1,6 +1,7 @@
-// supervision: what operators use — user identities and tokens, the user API, the live event
-// stream and the dashboard server. It observes and approves; it never executes agent calls itself
-// and refuses agent tokens on every surface.
+// supervision: what operators use — user authentication on every surface (the token gate over the
+// users state stores), the user API, the live event stream and the dashboard server. It observes
+// and approves; it never executes agent calls itself, refuses agent tokens on every surface, and
+// does not store users (state does; the storage functions are re-exported here for old callers).
 export { createUserAuthenticator } from "./users.js";
 export type { UserAuthenticatorOptions } from "./users.js";
 // Users' storage moved to state (beside the agents); re-exported so existing callers keep working.

@@ -1,5 +1,7 @@
-// vault: secrets at rest. It owns the key-encryption key and (later) the encrypted store; agents
-// never read from it, and nothing here logs key material.
+// vault: the key-encryption key at rest — its creation at first boot, its health, and subkeys
+// derived from it for named purposes (audit checkpoints, egress credentials), so other subsystems
+// get key material without holding the key. It stores no secret values for agents, never returns
+// the key itself, and nothing here logs key material.
 export {
   ensureVaultKey,
   vaultHealth,

@@ -1,6 +1,6 @@
 // The vault's key-encryption key. Created once at first boot (key_source = "file") as 32 random
-// bytes in <data>/secrets/vault.key, mode 0600, never logged. The encrypted store arrives with the
-// vault capability; its key material starts here so it exists before anything needs it.
+// bytes in the secrets folder, mode 0600, never logged; or taken from KRUXOS_VAULT_KEY, or derived
+// from a passphrase. Other subsystems get purpose-bound subkeys of it, never the key.
 import { createHmac, randomBytes, scryptSync } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { ensureDir, writeFileAtomic, type ComponentHealth } from "../core/index.js";

@@ -1,7 +1,7 @@
 // git.clone: an https:// repository, through the egress proxy (the sandbox's only way out when the
 // call is granted network), into a new or empty directory of the workspace. No templates (so no
-// sample hooks copied in), no submodules, no credentials except vault placeholders — and the vault is
-// not wired yet, so any credentials are refused with SecretDenied.
+// sample hooks copied in), no submodules, no credentials except vault placeholders — and no secret
+// resolver is handed to these handlers, so any credentials are refused with SecretDenied.
 import { readdir } from "node:fs/promises";
 import { KruxError } from "../../core/index.js";
 import { checkDeny, openDir, openWorkspace } from "../filesystem/confine.js";

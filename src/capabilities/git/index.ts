@@ -3,7 +3,7 @@
 // environment that keep a repository's configuration from running hooks, monitors, pagers, editors
 // or other transports, and the parsing of git's machine-readable output. Every git command runs in
 // the sandbox through the Launcher it is handed; it does not sandbox, resolve secrets (clone
-// credentials are refused until the vault is wired), or decide egress (the proxy does).
+// credentials are refused with SecretDenied), or decide egress (the proxy does).
 import type { Launcher } from "../ports/index.js";
 import type { CapabilityHandler } from "../types.js";
 import { createClone } from "./clone.js";

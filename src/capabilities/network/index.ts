@@ -3,7 +3,8 @@
 // checks a schema cannot express (URL user info, reserved and CR/LF-carrying headers, secret
 // placeholders), the translation of the client's failures into the documented error types, and
 // downloads written into the workspace through filesystem's confinement. It does not decide egress
-// policy (the proxy does), resolve secrets (the vault will), or load the YAML definitions.
+// policy (the proxy does), resolve secrets (a placeholder is refused), or load the YAML
+// definitions.
 import type { EgressClient } from "../ports/index.js";
 import type { CapabilityHandler } from "../types.js";
 import { createDownload } from "./download.js";

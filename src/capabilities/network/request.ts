@@ -9,9 +9,9 @@ import { invalidInput, netError, type NetworkCapability } from "./errors.js";
 const PLACEHOLDER = /\$\{\s*secret\s*:/i;
 
 /**
- * Refuse any secret placeholder. The vault arrives in a later issue; until then a placeholder can
- * only go out literally, which would tell the remote side a secret's name and mislead the agent
- * into thinking it was used. Checked before anything is sent or written.
+ * Refuse any secret placeholder. No secret resolver is handed to these handlers, so a placeholder
+ * could only go out literally, which would tell the remote side a secret's name and mislead the
+ * agent into thinking it was used. Checked before anything is sent or written.
  */
 export function refusePlaceholders(
   capability: NetworkCapability,

@@ -1,8 +1,8 @@
 // capabilities/process: the five process.* handlers. It owns turning process.run inputs into a
 // sandbox request (shell or argv form, the confined working directory, env without unresolved
 // secret placeholders, limits) and the in-memory table of every agent's background processes. It
-// does not sandbox (the Launcher it is handed does), resolve secrets (the vault, later) or decide
-// policy (the gateway asks policy before a handler runs).
+// does not sandbox (the Launcher it is handed does), resolve secrets (a placeholder is refused) or
+// decide policy (the gateway asks policy before a handler runs).
 import type { Launcher } from "../ports/index.js";
 import type { CapabilityHandler } from "../types.js";
 import { createInfo, createKill, createList, createRun, createWait } from "./handlers.js";
