@@ -5,17 +5,15 @@ import http from "node:http";
 import path from "node:path";
 import { test } from "node:test";
 import { proxyHealth } from "../../src/egress/index.js";
-import { sandboxHealth, type SandboxDiagnosis } from "../../src/sandbox/index.js";
+import { LAYER_NAMES, sandboxHealth, type SandboxDiagnosis } from "../../src/sandbox/index.js";
 import { tempDir } from "../helpers/repo.js";
-
-const ALL = ["user", "mount", "pid", "net", "uts", "ipc", "rlimits", "cgroup", "no_new_privs"];
 
 function diagnosis(broken: readonly string[]): SandboxDiagnosis {
   return {
     probe_version: 1,
     uid: 1000,
     layers: Object.fromEntries(
-      [...ALL, "landlock", "seccomp"].map((n) => [
+      LAYER_NAMES.map((n) => [
         n,
         broken.includes(n) ? { ok: false, detail: "not here" } : { ok: true },
       ]),
@@ -31,18 +29,7 @@ test("the sandbox is ok when every required layer works, and lists the working l
     name: "sandbox",
     status: "ok",
     facts: {
-      layers: [
-        "user",
-        "mount",
-        "pid",
-        "net",
-        "uts",
-        "ipc",
-        "rlimits",
-        "no_new_privs",
-        "landlock",
-        "seccomp",
-      ],
+      layers: LAYER_NAMES.filter((n) => n !== "cgroup"),
       landlock_abi: 4,
       cgroup_mode: "rlimits",
     },
