@@ -1,6 +1,7 @@
 // appliance: composition of the subsystems into programs and their lifecycle — stage A of the
-// boot, supervisord and the seal, host mode, the metrics endpoint. It wires; it holds no policy,
-// capability or protocol logic of its own.
+// boot, one starter per program (proxy, gateway, dashboard) and the one place capability handlers
+// get their ports, supervisord and the seal, host mode, the metrics endpoint, the refusals' audit
+// sampling. It wires; it holds no policy, capability or protocol logic of its own.
 import type { BootOptions } from "./boot.js";
 import type { BuiltinProgram } from "./programs.js";
 import type { UpOptions } from "./up.js";

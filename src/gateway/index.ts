@@ -1,6 +1,9 @@
-// gateway: the data plane on the agent port — probes and the runtime contract now, then
-// authentication, JSON-RPC, MCP and the call pipeline. It maps KruxError codes to wire errors;
-// it never reaches into supervision, and data-plane subsystems never import it.
+// gateway: the data plane on the agent port — probes and the runtime contract, agent
+// authentication, JSON-RPC on /rpc, MCP on /mcp (WebSocket and Streamable HTTP), the sessions of
+// every transport, and the call pipeline with the per-agent limits. It is the one place KruxError
+// codes become wire errors. It does not hold policy, audit or execute anything itself (the
+// pipeline asks policy, the approvals queue, the audit log and the handlers), never reaches into
+// supervision, and data-plane subsystems never import it.
 export { createAgentServer } from "./agent-server.js";
 export type { AgentServerDeps } from "./agent-server.js";
 export { Readiness } from "./readiness.js";
