@@ -135,23 +135,31 @@ export interface Recovery<Action extends string = string> {
   readonly description: string;
 }
 
+/** The facts of a CapabilityError; `recovery`, when given, replaces the type's usual steps. */
+export interface CapabilityErrorData {
+  readonly recovery?: readonly Recovery[] | undefined;
+  readonly [key: string]: unknown;
+}
+
 /**
  * A CapabilityError: `data.type` says what happened, `data.recovery` what the agent can do about
- * it, and `data` adds the facts (it must not repeat type, capability or recovery). Every capability
- * failure is built here, so the wire shape is one.
+ * it (`recovery`, unless `data` brings its own), and the rest of `data` the facts (they must not
+ * repeat type or capability). Every capability failure is built here, so the wire shape is one.
  */
 export function capabilityError(
   type: string,
   capability: string,
   message: string,
   recovery: readonly Recovery[],
-  data: Readonly<Record<string, unknown>> = {},
+  data: CapabilityErrorData = {},
   options?: ErrorOptions,
 ): KruxError {
+  const { recovery: own, ...facts } = data;
+  const steps = own ?? recovery;
   return new KruxError(
     "CapabilityError",
     message,
-    { type, capability, ...data, recovery: recovery.map((r) => ({ ...r })) },
+    { type, capability, ...facts, recovery: steps.map((r) => ({ ...r })) },
     options,
   );
 }

@@ -7,7 +7,7 @@
 // its failure limiter, and the refusal sampler. It knows nothing of manifests, programs or agents,
 // and imports no other subsystem.
 export { ERROR_CATALOGUE, KruxError, asKruxError, capabilityError } from "./errors.js";
-export type { ErrorCode, ErrorSpec, Recovery } from "./errors.js";
+export type { CapabilityErrorData, ErrorCode, ErrorSpec, Recovery } from "./errors.js";
 export { createLogger } from "./logger.js";
 export type { Logger, LoggerOptions } from "./logger.js";
 export { writeFileAtomic, ensureDir } from "./fs.js";

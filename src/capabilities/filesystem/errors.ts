@@ -149,11 +149,7 @@ export function fsError(
   message: string,
   extra: { recovery?: Step[]; [key: string]: unknown } = {},
 ): KruxError {
-  const { recovery, ...rest } = extra;
-  return capabilityError(type, capability, message, recovery ?? DEFAULT_RECOVERY[type], {
-    path,
-    ...rest,
-  });
+  return capabilityError(type, capability, message, DEFAULT_RECOVERY[type], { path, ...extra });
 }
 
 /** The errno code of a failed system call, if it is one. */

@@ -149,8 +149,7 @@ export function capabilityError(
   message: string,
   extra: { recovery?: RecoveryStep[]; [key: string]: unknown } = {},
 ): KruxError {
-  const { recovery, ...rest } = extra;
-  return build(type, capability, message, recovery ?? RECOVERY[type], rest);
+  return build(type, capability, message, RECOVERY[type], extra);
 }
 
 /** Inputs that passed the schema but cannot be used: InvalidParams naming the input field. */
