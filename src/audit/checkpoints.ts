@@ -2,9 +2,10 @@
 // files. The chain alone proves order and content only relative to itself — whoever can write
 // the files can re-hash all of it, or cut its tail. A MAC over (seq, hash, ts) with a key the
 // log's writer holds (a vault subkey) pins the chain at points a forger cannot recompute.
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac } from "node:crypto";
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 import path from "node:path";
+import { constantTimeEqual } from "../core/index.js";
 
 export const CHECKPOINT_FILE = "checkpoints.log";
 // Domain separation: the MAC key is handed in and may be shared with other uses; this prefix keeps
@@ -34,7 +35,7 @@ export function checkpointMac(key: Buffer, seq: number, hash: string, ts: string
 export function macMatches(key: Buffer, cp: Checkpoint): boolean {
   const want = Buffer.from(checkpointMac(key, cp.seq, cp.hash, cp.ts), "hex");
   const got = Buffer.from(cp.mac, "hex");
-  return got.length === want.length && timingSafeEqual(got, want);
+  return constantTimeEqual(got, want);
 }
 
 /** Append one checkpoint line and make it durable (the file and, when new, its directory entry). */

@@ -30,7 +30,7 @@ export type { SchemaOptions } from "./schemas.js";
 export { worst } from "./health.js";
 export type { ComponentHealth, HealthStatus } from "./health.js";
 export { tokenInUrl } from "./url-tokens.js";
-export { hashToken, mintToken, tokenHashMatches } from "./tokens.js";
+export { constantTimeEqual, hashToken, mintToken, tokenHashMatches } from "./tokens.js";
 export { clip, setOwn } from "./bounded.js";
 export {
   createHttpServer,

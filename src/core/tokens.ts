@@ -12,12 +12,15 @@ export function hashToken(token: string): Buffer {
   return createHash("sha256").update(token, "utf8").digest();
 }
 
+/** Whether two secrets (hashes, MACs) are equal, in time that does not depend on where they differ. */
+export function constantTimeEqual(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
 /**
  * Whether a stored hash is the presented token's hash, compared in constant time. The lookup by
  * hash that found `stored` is not constant-time; this final comparison is.
  */
 export function tokenHashMatches(stored: Buffer | undefined, presented: Buffer): boolean {
-  return (
-    stored !== undefined && stored.length === presented.length && timingSafeEqual(stored, presented)
-  );
+  return stored !== undefined && constantTimeEqual(stored, presented);
 }

@@ -3,7 +3,8 @@
 // is an HMAC-SHA256-signed, expiring, versioned payload: base64url(JSON) "." base64url(MAC). The key
 // is handed in by whoever wires the proxy and the gateway (derived from the vault key); egress never
 // reads key files itself.
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac } from "node:crypto";
+import { constantTimeEqual } from "../core/index.js";
 import type { CallIdentity } from "../capabilities/index.js";
 
 /** Longest credential accepted; a payload with four bounded strings is far smaller. */
@@ -87,7 +88,7 @@ export function verifyCredential(
   const given = Buffer.from(sig, "base64url");
   // Re-encoding must give the same text: no second spelling of one MAC.
   if (given.length !== 32 || given.toString("base64url") !== sig) return null;
-  if (!timingSafeEqual(given, mac(key, body))) return null;
+  if (!constantTimeEqual(given, mac(key, body))) return null;
   let p: unknown;
   try {
     p = JSON.parse(Buffer.from(body, "base64url").toString("utf8"));
