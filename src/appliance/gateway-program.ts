@@ -2,14 +2,13 @@
 // composed in order — the stores, then policy, then the capability handlers, readiness, the call
 // pipeline, and last the listeners. Each step's resources go on one stack, so a start that fails
 // halfway (a port in use) closes what it had opened, and close() unwinds it in reverse.
-import path from "node:path";
+import type { FastifyInstance } from "fastify";
 import { Counter, Gauge, Histogram, type Registry } from "../core/index.js";
-import { mapManifestPath } from "../config/index.js";
-import { PolicyEngine, formatProblem, type ReloadResult } from "../policy/index.js";
+import { formatProblem, openPolicyEngine } from "../policy/index.js";
 import { CapabilityRegistry, loadCapabilityDefinitions } from "../capabilities/index.js";
-import { AuditLog, auditDir, type AuditEntry } from "../audit/index.js";
+import { AuditLog, type AuditEntry } from "../audit/index.js";
 import { ApprovalQueue } from "../approvals/index.js";
-import { deriveSubkey, vaultHealth } from "../vault/index.js";
+import { SUBKEY_AUDIT_CHECKPOINTS, deriveSubkey, vaultHealth } from "../vault/index.js";
 import {
   authenticateAgent,
   integrityCheck,
@@ -17,7 +16,8 @@ import {
   openDatabase,
   stateHealth,
 } from "../state/index.js";
-import { helperPath, probeSandbox } from "../sandbox/index.js";
+import { helperPath, probeSandbox, sandboxHealth } from "../sandbox/index.js";
+import { proxyHealth } from "../egress/index.js";
 import {
   GatewayPipeline,
   Readiness,
@@ -35,12 +35,10 @@ import {
 } from "../supervision/index.js";
 import { serveAuditIntake } from "./audit-intake.js";
 import { registerCapabilityHandlers } from "./capability-handlers.js";
-import { policyHealth, proxyHealth, sandboxHealth } from "./health.js";
 import { httpObserver } from "./metrics.js";
-import { listen } from "./net.js";
+import { close, listen } from "./net.js";
 import { guardOf, starting, type ProgramRuntime, type RunningProgram } from "./program-support.js";
 import { createRefusals } from "./refusals.js";
-import { agentsDbPath } from "./stage-a.js";
 
 /** The appliance's own metrics of the call pipeline (SPEC §15). */
 function gatewayMetrics(registry: Registry) {
@@ -67,12 +65,21 @@ function gatewayMetrics(registry: Registry) {
   };
 }
 
+/**
+ * Fastify closes only a server it bound itself; these are bound through net.listen (for PortInUse),
+ * so the server is closed here after the app's own close hooks have run.
+ */
+async function closeApp(app: FastifyInstance): Promise<void> {
+  await app.close();
+  await close(app.server);
+}
+
 export function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<RunningProgram> {
   const m = ctx.loaded.manifest;
   const p = ctx.paths;
   return starting(log, async (opened) => {
     // 1. Stores. Audit first: nothing below may act without being able to record it.
-    const agentsDb = agentsDbPath(ctx);
+    const agentsDb = p.agentsDb;
     const db = opened.add("agents.db", openDatabase(agentsDb), (x) => x.close());
     migrateUsers(db);
     migrateAgents(db);
@@ -82,13 +89,9 @@ export function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Ru
     let refreshReadiness = (): void => undefined;
     const audit = opened.add(
       "audit log",
-      await AuditLog.open(auditDir(p.data), {
+      await AuditLog.open(p.auditDir, {
         failMode: m.audit.fail_mode,
-        checkpointKey: deriveSubkey(
-          p.secretsDir,
-          m.vault.key_source,
-          "kruxos/audit-checkpoints/v1",
-        ),
+        checkpointKey: deriveSubkey(p.secretsDir, m.vault.key_source, SUBKEY_AUDIT_CHECKPOINTS),
         checkpointEvery: m.audit.checkpoint_every,
         checkpointIntervalMs: m.audit.checkpoint_interval_s * 1000,
         registry,
@@ -129,10 +132,8 @@ export function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Ru
     opened.add("audit intake", await serveAuditIntake(p.auditSocket, audit, guard), (i) =>
       i.close(),
     );
-    const approvalsDb = opened.add(
-      "approval_queue.db",
-      openDatabase(path.join(p.data, "approval_queue.db")),
-      (x) => x.close(),
+    const approvalsDb = opened.add("approval_queue.db", openDatabase(p.approvalsDb), (x) =>
+      x.close(),
     );
     const approvals = new ApprovalQueue(approvalsDb, {
       maxPendingPerAgent: m.gateway.max_pending_approvals,
@@ -147,19 +148,8 @@ export function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Ru
     });
 
     // 2. Policy: compiled once, reloaded atomically; every reload and rejection is a record.
-    const policyFiles = m.policy.files.map((f) => mapManifestPath(m, p, f));
-    const policy = opened.add(
-      "policy",
-      new PolicyEngine({
-        files: policyFiles,
-        agentDir: path.join(p.data, "policy", "agents"),
-        registry,
-      }),
-      (e) => e.close(),
-    );
-    let lastReload: ReloadResult | undefined;
+    const policy = opened.add("policy", openPolicyEngine(m, p, { registry }), (e) => e.close());
     policy.on("reload", (r) => {
-      lastReload = r;
       if (r.ok) {
         log.info({ event: "PolicyReloaded", generation: r.generation }, "policy loaded");
         record({
@@ -187,7 +177,7 @@ export function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Ru
     // 3. Capabilities and their handlers.
     const sandbox = await probeSandbox(helperPath(p.app));
     const capabilities = new CapabilityRegistry(
-      loadCapabilityDefinitions(path.join(p.app, "config", "capabilities")),
+      loadCapabilityDefinitions(p.capabilitiesDir),
       {},
       { enabledCategories: m.capabilities.enabled },
     );
@@ -198,7 +188,7 @@ export function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Ru
         sentinel: p.sentinel,
         requires: [...m.gateway.ready_requires],
         check: async () => [
-          policyHealth(policy, lastReload, policyFiles.length),
+          policy.health(),
           audit.health(),
           vaultHealth(p.secretsDir, m.vault.key_source),
           stateHealth(db, agentsDb, integrity),
@@ -371,7 +361,7 @@ export function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Ru
           },
         },
       }),
-      (x) => x.close(),
+      closeApp,
     );
     const api = opened.add(
       "user API",
@@ -394,7 +384,7 @@ export function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Ru
         },
         ctx.version,
       ),
-      (x) => x.close(),
+      closeApp,
     );
     // Bound through net.listen, so an address in use is a PortInUse that names it.
     await agent.ready();

@@ -1,15 +1,34 @@
 // Host mode's supervisor: the manifest's programs with supervisord's semantics (priority order,
 // startsecs, startretries, autorestart, states RUNNING/BACKOFF/FATAL/EXITED), the built-in ones
-// in this process and any other command as a child process.
+// in this process and any other command as a child process. One departure, for programs required
+// for readiness only: when one can no longer come up (its address is held by another process, or
+// it is FATAL), the runner says so through `onUnrecoverable` instead of leaving the seal to time
+// out — host mode then fails loudly (docs/operations.md). supervisord keeps the image's semantics.
 import { spawn, type ChildProcess } from "node:child_process";
 import { orderedPrograms, type ProgramSpec } from "../config/index.js";
-import { asKruxError, type Logger } from "../core/index.js";
+import { KruxError, asKruxError, type Logger } from "../core/index.js";
 
 export type ProgramState = "STOPPED" | "STARTING" | "RUNNING" | "BACKOFF" | "EXITED" | "FATAL";
 
 export interface InProcessProgram {
   /** Resolves once the program is serving; rejects when it cannot start. */
   start(): Promise<{ close(): Promise<void>; exited?: Promise<unknown> }>;
+}
+
+/** Why a program required for readiness can no longer come up. */
+export interface ProgramFailure {
+  readonly program: string;
+  /** `PortInUse`: another process holds `address`; `Fatal`: every allowed start failed. */
+  readonly reason: "PortInUse" | "Fatal";
+  readonly address?: string;
+  readonly error: string;
+  /** Starts attempted. */
+  readonly attempts: number;
+}
+
+export interface HostRunnerOptions {
+  /** Called at most once per program, for programs with `required_for_readiness` only. */
+  readonly onUnrecoverable?: (failure: ProgramFailure) => void;
 }
 
 interface Entry {
@@ -19,6 +38,30 @@ interface Entry {
   retries: number;
   handle?: { close(): Promise<void> };
   child?: ChildProcess;
+  /** An in-process start under way: stopAll waits for it, so what it opens is closed too. */
+  starting?: Promise<void>;
+  retryTimer?: NodeJS.Timeout;
+}
+
+/** The address another process holds, when that is why a start failed. */
+function addressInUse(err: unknown): string | undefined {
+  if (err instanceof KruxError)
+    return err.code === "PortInUse" ? String(err.data.address ?? "unknown") : undefined;
+  // Listeners bound by a framework (fastify) reject with Node's own error.
+  const e = err as { code?: unknown; address?: unknown; port?: unknown } | null;
+  if (e?.code !== "EADDRINUSE") return undefined;
+  if (typeof e.address !== "string") return "unknown";
+  return typeof e.port === "number" ? `${e.address}:${e.port}` : e.address;
+}
+
+const alive = (child: ChildProcess): boolean =>
+  child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+
+/** Wait for `p`, at most `ms`. */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
 }
 
 export class HostRunner {
@@ -30,6 +73,7 @@ export class HostRunner {
     private readonly resolve: (name: string, spec: ProgramSpec) => InProcessProgram | undefined,
     private readonly log: Logger,
     private readonly env: NodeJS.ProcessEnv,
+    private readonly opts: HostRunnerOptions = {},
   ) {
     this.entries = programs.map(([name, spec]) => ({ name, spec, state: "STOPPED", retries: 0 }));
   }
@@ -39,8 +83,9 @@ export class HostRunner {
     resolve: (name: string, spec: ProgramSpec) => InProcessProgram | undefined,
     log: Logger,
     env: NodeJS.ProcessEnv,
+    opts: HostRunnerOptions = {},
   ): HostRunner {
-    return new HostRunner(orderedPrograms(m), resolve, log, env);
+    return new HostRunner(orderedPrograms(m), resolve, log, env, opts);
   }
 
   states(): Map<string, string> {
@@ -62,32 +107,63 @@ export class HostRunner {
   }
 
   private async startOne(e: Entry): Promise<void> {
+    delete e.retryTimer;
     if (this.stopping) return;
     this.setState(e, "STARTING");
     const inproc = this.resolve(e.name, e.spec);
-    if (inproc) {
-      try {
-        const handle = await inproc.start();
-        e.handle = handle;
-        this.setState(e, "RUNNING");
-        void handle.exited?.then(() => {
-          if (!this.stopping) this.setState(e, "EXITED");
-        });
-      } catch (err) {
-        await this.failed(e, asKruxError(err).message);
-      }
+    if (!inproc) {
+      this.spawnChild(e);
       return;
     }
-    this.spawnChild(e);
+    const starting = this.startInProcess(e, inproc);
+    e.starting = starting;
+    await starting;
+    if (e.starting === starting) delete e.starting;
+  }
+
+  private async startInProcess(e: Entry, inproc: InProcessProgram): Promise<void> {
+    try {
+      const handle = await inproc.start();
+      if (this.stopping) {
+        // The stop came while this start was under way: what it opened is closed here, or it
+        // would keep the process alive after stopAll.
+        await handle.close().catch(() => undefined);
+        return;
+      }
+      e.handle = handle;
+      this.setState(e, "RUNNING");
+      void handle.exited?.then(() => {
+        if (!this.stopping) this.setState(e, "EXITED");
+      });
+    } catch (err) {
+      this.failed(e, asKruxError(err).message, addressInUse(err));
+    }
   }
 
   /** Retries run in the background, so one failing program never delays the others' start. */
-  private async failed(e: Entry, why: string): Promise<void> {
-    if (e.retries < e.spec.startretries && !this.stopping) {
+  private failed(e: Entry, why: string, inUse?: string): void {
+    if (this.stopping) {
+      this.setState(e, "STOPPED", { error: why });
+      return;
+    }
+    const required = e.spec.required_for_readiness && this.opts.onUnrecoverable !== undefined;
+    // While another process holds the address, retrying cannot help: a required program is
+    // given up at once.
+    if (e.retries < e.spec.startretries && !(required && inUse !== undefined)) {
       e.retries += 1;
       this.setState(e, "BACKOFF", { error: why, retry: e.retries });
-      setTimeout(() => void this.startOne(e), 1000 * e.retries).unref();
-    } else this.setState(e, "FATAL", { error: why });
+      e.retryTimer = setTimeout(() => void this.startOne(e), 1000 * e.retries).unref();
+      return;
+    }
+    this.setState(e, "FATAL", { error: why, ...(inUse !== undefined ? { address: inUse } : {}) });
+    if (required)
+      this.opts.onUnrecoverable?.({
+        program: e.name,
+        reason: inUse !== undefined ? "PortInUse" : "Fatal",
+        ...(inUse !== undefined ? { address: inUse } : {}),
+        error: why,
+        attempts: e.retries + 1,
+      });
   }
 
   private spawnChild(e: Entry): void {
@@ -100,20 +176,20 @@ export class HostRunner {
     const startedAt = Date.now();
     let running = false;
     const timer = setTimeout(() => {
-      if (child.exitCode === null && child.signalCode === null) {
+      if (alive(child)) {
         running = true;
         this.setState(e, "RUNNING", { pid: child.pid });
       }
     }, e.spec.startsecs * 1000);
     child.on("error", (err) => {
       clearTimeout(timer);
-      void this.failed(e, err.message);
+      this.failed(e, err.message);
     });
     child.on("exit", (code, signal) => {
       clearTimeout(timer);
       if (this.stopping) return;
       if (!running && e.spec.startsecs > 0) {
-        void this.failed(e, `exited after ${Date.now() - startedAt} ms (code ${code ?? signal})`);
+        this.failed(e, `exited after ${Date.now() - startedAt} ms (code ${code ?? signal})`);
         return;
       }
       this.setState(e, "EXITED", { code, signal });
@@ -124,17 +200,31 @@ export class HostRunner {
     });
   }
 
-  /** Stop in reverse priority order. */
-  async stopAll(): Promise<void> {
+  /**
+   * Stop in reverse priority order, within `graceMs` in all: a start under way finishes first
+   * (and closes what it opened), children get SIGTERM and, when the grace is spent, SIGKILL.
+   * supervisord gives each program its own stopwaitsecs; host mode bounds the whole stop instead,
+   * so a signal always ends the process promptly.
+   */
+  async stopAll(graceMs = 7_000): Promise<void> {
     this.stopping = true;
+    const deadline = Date.now() + graceMs;
+    const left = (): number => Math.max(0, deadline - Date.now());
+    for (const e of this.entries) clearTimeout(e.retryTimer);
     for (const e of [...this.entries].reverse()) {
-      if (e.child && e.child.exitCode === null) {
-        const exited = new Promise((r) => e.child?.once("exit", r));
-        e.child.kill("SIGTERM");
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000).unref())]);
-        if (e.child.exitCode === null) e.child.kill("SIGKILL");
+      if (e.starting) await within(e.starting, left());
+      const child = e.child;
+      if (child && alive(child)) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await within(exited, left());
+        if (alive(child)) child.kill("SIGKILL");
       }
-      if (e.handle) await e.handle.close().catch(() => undefined);
+      if (e.handle)
+        await within(
+          e.handle.close().catch(() => undefined),
+          left(),
+        );
       if (e.state !== "FATAL") e.state = "STOPPED";
     }
   }
