@@ -1,6 +1,5 @@
 // The dashboard program: the operators' web UI, its assets built into the app, `/api/*` proxied to
 // the user API and `/ws` to the event stream.
-import path from "node:path";
 import { createDashboardServer } from "../supervision/index.js";
 import { httpObserver } from "./metrics.js";
 import { close, listen } from "./net.js";
@@ -20,7 +19,7 @@ export function startDashboard({ ctx, log, registry }: ProgramRuntime): Promise<
       "dashboard listener",
       createDashboardServer({
         guard: guardOf(ctx, registry, refusals),
-        assetsDir: path.join(ctx.paths.app, "config", "dashboard"),
+        assetsDir: ctx.paths.dashboardDir,
         apiPort: m.supervision.api_port,
         wsPort: m.supervision.ws_port,
         upstreamHost: m.supervision.host === "0.0.0.0" ? "127.0.0.1" : m.supervision.host,

@@ -3,7 +3,7 @@
 // a start that fails halfway closes what it opened instead of leaving timers, sockets and
 // databases that keep the process alive.
 import type { Logger, Registry } from "../core/index.js";
-import { deriveSubkey } from "../vault/index.js";
+import { SUBKEY_EGRESS_CREDENTIALS, deriveSubkey } from "../vault/index.js";
 import type { ApplianceContext } from "./context.js";
 import { auditThroughGateway } from "./audit-intake.js";
 import { createRefusals, type Refusals } from "./refusals.js";
@@ -104,6 +104,6 @@ export function egressKey(ctx: ApplianceContext): Buffer {
   return deriveSubkey(
     ctx.paths.secretsDir,
     ctx.loaded.manifest.vault.key_source,
-    "kruxos/egress-credentials/v1",
+    SUBKEY_EGRESS_CREDENTIALS,
   );
 }

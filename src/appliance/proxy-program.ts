@@ -1,10 +1,8 @@
 // The proxy program: the egress proxy on its TCP port and its unix socket. It reads the same policy
 // files as the gateway and follows their reloads itself; its audit records (connections, refusals)
 // go through the gateway's intake, the log's single writer.
-import path from "node:path";
-import { mapManifestPath } from "../config/index.js";
 import { createProxy } from "../egress/index.js";
-import { PolicyEngine } from "../policy/index.js";
+import { openPolicyEngine } from "../policy/index.js";
 import { auditThroughGateway } from "./audit-intake.js";
 import { close, listen } from "./net.js";
 import {
@@ -19,14 +17,7 @@ export function startProxy({ ctx, log, registry }: ProgramRuntime): Promise<Runn
   const m = ctx.loaded.manifest;
   const p = ctx.paths;
   return starting(log, async (opened) => {
-    const policy = opened.add(
-      "policy",
-      new PolicyEngine({
-        files: m.policy.files.map((f) => mapManifestPath(m, p, f)),
-        agentDir: path.join(p.data, "policy", "agents"),
-      }),
-      (e) => e.close(),
-    );
+    const policy = opened.add("policy", openPolicyEngine(m, p), (e) => e.close());
     policy.on("reload", (r) => {
       if (!r.ok)
         log.error(

@@ -28,11 +28,6 @@ export interface StageAResult {
   readonly firstBoot: boolean;
 }
 
-/** `ctx.paths.agentsDb`; kept for callers that still ask for it this way. */
-export function agentsDbPath(ctx: ApplianceContext): string {
-  return ctx.paths.agentsDb;
-}
-
 /** True when a file can be created in `dir` (the truth, unlike mode bits, on read-only mounts). */
 export function isWritable(dir: string): boolean {
   const probe = path.join(dir, `.kruxos-write-probe-${randomBytes(4).toString("hex")}`);

@@ -2,6 +2,8 @@
 // CapabilityHandler are the contract every handler (in-process or sandboxed) is written against;
 // keep them small and stable.
 
+import type { Recovery } from "../core/index.js";
+
 export type PermissionTier = "autonomous" | "notify" | "approval_required" | "blocked";
 
 /** The fixed recovery vocabulary of schema/capability.schema.json (definitions.recovery.action). */
@@ -28,10 +30,8 @@ export interface SideEffects {
   readonly network: boolean;
 }
 
-export interface RecoveryStep {
-  readonly action: RecoveryAction;
-  readonly description: string;
-}
+/** A recovery step whose action is one of the capability vocabulary's (core's Recovery, narrowed). */
+export type RecoveryStep = Recovery<RecoveryAction>;
 
 export interface CapabilityErrorSpec {
   /** PascalCase; sent as data.type of a -32005 CapabilityError. */

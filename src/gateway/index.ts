@@ -16,7 +16,7 @@ export {
   methodNotFound,
   invalidParams,
 } from "./jsonrpc.js";
-export type { RpcError, RpcLimits, Dispatch, Recovery, RpcId } from "./jsonrpc.js";
+export type { RpcError, RpcLimits, Dispatch, RpcId } from "./jsonrpc.js";
 export type {
   AgentIdentity,
   CallOptions,

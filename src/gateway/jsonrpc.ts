@@ -3,7 +3,7 @@
 // paths — plus the appliance's limits (message size, batch size, nesting depth) as clear errors.
 // Only this file turns KruxError codes into JSON-RPC numbers.
 import { randomBytes } from "node:crypto";
-import { KruxError, asKruxError, clip } from "../core/index.js";
+import { KruxError, asKruxError, clip, type Recovery } from "../core/index.js";
 
 export type RpcId = string | number | null;
 
@@ -15,11 +15,6 @@ export interface RpcError {
     readonly recovery: readonly Recovery[];
     readonly [k: string]: unknown;
   };
-}
-
-export interface Recovery {
-  readonly action: string;
-  readonly description: string;
 }
 
 export interface RpcLimits {

@@ -2,7 +2,12 @@
 // appliance); these handlers only turn inputs into a SandboxRequest, track background runs per agent
 // and shape results into the outputs the YAML definitions publish.
 import { setOwn } from "../../core/index.js";
-import { identityOf, type Launcher, type SandboxProcess, type SandboxRequest } from "../ports/index.js";
+import {
+  identityOf,
+  type Launcher,
+  type SandboxProcess,
+  type SandboxRequest,
+} from "../ports/index.js";
 import type { CapabilityHandler } from "../types.js";
 import { capabilityError, invalidInput } from "./errors.js";
 import { cutChars, limitError, tailBytes, text } from "./output.js";
