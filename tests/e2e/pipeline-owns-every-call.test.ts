@@ -4,30 +4,19 @@
 // cancelled; a transaction id reaches the audit record; and agent.session reports the gateway's
 // real session (transport, announced client, calls) on Streamable HTTP too.
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { test } from "node:test";
 import WebSocket from "ws";
 import { RpcClient, mcpInitialize } from "../helpers/rpc-client.js";
-import { hostProcesses, running, sandboxUnavailable } from "../helpers/sandbox-support.js";
+import {
+  autonomousPolicyFile,
+  hostProcesses,
+  running,
+  sandboxUnavailable,
+} from "../helpers/sandbox-support.js";
 import { portOf, readyHostForFile } from "../contract/harness.js";
 
 const RATE = 3;
-const policyDir = mkdtempSync(path.join(tmpdir(), "kruxos-pipeline-policy-"));
-const policyFile = path.join(policyDir, "system.yaml");
-writeFileSync(
-  policyFile,
-  [
-    "version: 1",
-    "defaults: { tier: autonomous }",
-    "capabilities:",
-    "  system.shutdown: { tier: blocked }",
-    "network:",
-    "  egress: { allow: [], deny: [] }",
-    "",
-  ].join("\n"),
-);
+const policyFile = autonomousPolicyFile();
 const host = readyHostForFile("caller", (m) => ({
   ...m,
   policy: { ...m.policy, files: [policyFile] },

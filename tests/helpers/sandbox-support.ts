@@ -2,7 +2,8 @@
 // Security tests that need it skip with this reason instead of failing on a host (or a CI runner)
 // without user namespaces or seccomp; the reason names the layer and the helper's own detail.
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -53,4 +54,25 @@ export function running(cmd: string): string[] {
         return false;
       }
     });
+}
+
+/**
+ * A policy file for tests that exercise the sandbox rather than policy: every capability
+ * autonomous except system.shutdown, and egress only to `allow` (nothing by default).
+ */
+export function autonomousPolicyFile(allow: readonly string[] = []): string {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), "kruxos-test-policy-")), "system.yaml");
+  writeFileSync(
+    file,
+    [
+      "version: 1",
+      "defaults: { tier: autonomous }",
+      "capabilities:",
+      "  system.shutdown: { tier: blocked }",
+      "network:",
+      `  egress: { allow: ${JSON.stringify(allow)}, deny: [] }`,
+      "",
+    ].join("\n"),
+  );
+  return file;
 }

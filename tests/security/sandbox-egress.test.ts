@@ -3,15 +3,14 @@
 // network.* capabilities go through the same proxy. Real appliance (host mode), real proxy, a real
 // upstream HTTP server on loopback that policy names explicitly.
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { RpcClient, type RpcReply } from "../helpers/rpc-client.js";
-import { sandboxUnavailable } from "../helpers/sandbox-support.js";
+import { autonomousPolicyFile, sandboxUnavailable } from "../helpers/sandbox-support.js";
 import {
   portOf,
   readyHostWithAgent,
@@ -57,17 +56,7 @@ before(async () => {
     seen.push({ url: `other:${req.url ?? ""}`, headers: req.headers });
     res.end("should never be reached\n");
   });
-  const policyFile = path.join(mkdtempSync(path.join(tmpdir(), "kruxos-egress-policy-")), "p.yaml");
-  writeFileSync(
-    policyFile,
-    [
-      "version: 1",
-      "defaults: { tier: autonomous }",
-      "network:",
-      `  egress: { allow: ["127.0.0.1:${up}"], deny: [] }`,
-      "",
-    ].join("\n"),
-  );
+  const policyFile = autonomousPolicyFile([`127.0.0.1:${up}`]);
   const r = await readyHostWithAgent("netagent", (mm) => ({
     ...mm,
     policy: { ...(mm.policy ?? {}), files: [policyFile] },

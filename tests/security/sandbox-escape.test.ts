@@ -6,17 +6,19 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
   readlinkSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { RpcClient, type RpcReply } from "../helpers/rpc-client.js";
-import { hostProcesses, sandboxUnavailable } from "../helpers/sandbox-support.js";
+import {
+  autonomousPolicyFile,
+  hostProcesses,
+  sandboxUnavailable,
+} from "../helpers/sandbox-support.js";
 import {
   portOf,
   readyHostWithAgent,
@@ -46,20 +48,7 @@ interface RunData {
 before(async () => {
   skip = sandboxUnavailable();
   if (skip) return;
-  const policyDir = mkdtempSync(path.join(tmpdir(), "kruxos-sandbox-policy-"));
-  const policyFile = path.join(policyDir, "system.yaml");
-  writeFileSync(
-    policyFile,
-    [
-      "version: 1",
-      "defaults: { tier: autonomous }",
-      "capabilities:",
-      "  system.shutdown: { tier: blocked }",
-      "network:",
-      "  egress: { allow: [], deny: [] }",
-      "",
-    ].join("\n"),
-  );
+  const policyFile = autonomousPolicyFile();
   const r = await readyHostWithAgent(
     "mallory",
     (mm) => ({
