@@ -25,7 +25,15 @@ export {
 export { unixRequest } from "./ipc.js";
 export type { IpcResponse } from "./ipc.js";
 export { appRoot, appVersion } from "./app-root.js";
-export { createAjv, compileSchema, readSchema, schemaValidator } from "./schemas.js";
+export {
+  PRECOMPILED_SCHEMAS_DIR,
+  compileSchema,
+  createAjv,
+  readSchema,
+  schemaCompilations,
+  schemaKey,
+  schemaValidator,
+} from "./schemas.js";
 export type { SchemaOptions } from "./schemas.js";
 export { worst } from "./health.js";
 export type { ComponentHealth, HealthStatus } from "./health.js";
