@@ -121,9 +121,16 @@ function isAscii(s: string): boolean {
   return true;
 }
 
-/** A copy with every map's keys in canonical order; undefined properties are absent. */
+/**
+ * A copy with every map's keys in canonical order; undefined properties are absent; strings (keys
+ * too) are well-formed Unicode — a lone surrogate becomes U+FFFD, as it would when read back. An
+ * agent can put a lone surrogate in a string the record carries (a transaction id); cbor-x writes
+ * it as bytes that are not UTF-8, which read back differently, and the record would then fail
+ * verification as "modified".
+ */
 export function canonicalize(value: unknown, where = "record"): unknown {
-  if (value === null || typeof value === "string" || typeof value === "boolean") return value;
+  if (typeof value === "string") return value.toWellFormed();
+  if (value === null || typeof value === "boolean") return value;
   if (typeof value === "number") {
     if (!Number.isFinite(value)) throw invalid(`${where} is not a finite number`);
     return value;
@@ -134,12 +141,15 @@ export function canonicalize(value: unknown, where = "record"): unknown {
     if (proto !== Object.prototype && proto !== null)
       throw invalid(`${where} is not a plain object`);
     const out: Record<string, unknown> = {};
-    const keys = Object.keys(value).sort(compareKeys);
-    for (const k of keys) {
+    const keys = Object.keys(value)
+      .map((k) => [k.toWellFormed(), k] as const)
+      .sort((a, b) => compareKeys(a[0], b[0]));
+    for (const [k, own] of keys) {
       // cbor-x renames a decoded "__proto__" key, so such a record could never verify.
       if (k === "__proto__") throw invalid(`${where} has a key named __proto__`);
-      const v = (value as Record<string, unknown>)[k];
+      const v = (value as Record<string, unknown>)[own];
       if (v === undefined) continue;
+      if (Object.hasOwn(out, k)) throw invalid(`${where} has two keys that read back the same`);
       out[k] = canonicalize(v, `${where}.${k}`);
     }
     return out;

@@ -32,6 +32,9 @@ import type {
 } from "./pipeline-types.js";
 import type { SessionRegistry } from "./sessions.js";
 
+/** What a transaction id may be: an identifier, never free text (it is recorded in the audit). */
+const TRANSACTION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
 export interface PipelineEvents {
   /** Operator-visible events (notify tier, approvals, denials) for the supervision stream. */
   readonly publish: (event: { type: string; [k: string]: unknown }) => void;
@@ -266,6 +269,14 @@ export class GatewayPipeline implements Pipeline {
     opts: CallOptions,
   ): Promise<InvokeResult> {
     const def = this.definition(name);
+    const txn = opts.transactionId;
+    if (txn !== undefined && !TRANSACTION_ID.test(txn))
+      throw invalidParams("invalid transaction_id", [
+        {
+          path: "/transaction_id",
+          message: "must be 1 to 128 characters: letters, digits and . _ : -",
+        },
+      ]);
     const checked = this.d.registry.validateInputs(name, inputs);
     if (!checked.ok)
       throw invalidParams(

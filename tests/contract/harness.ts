@@ -68,6 +68,32 @@ export function withProgramThatNeverRuns(
   };
 }
 
+/**
+ * A required program `never` that stays STARTING (it lives, but not for `startsecs`) for the whole
+ * test: it holds the seal back in both modes. (One that exits instead goes FATAL, which ends host
+ * mode with exit 1 — host-mode-fails-loudly.test.ts.)
+ */
+export function withProgramThatStaysStarting(
+  m: ManifestObject,
+  sealTimeoutS: number,
+): ManifestObject {
+  return {
+    ...m,
+    programs: {
+      ...m.programs,
+      never: {
+        command: "/bin/sleep 3600",
+        priority: 50,
+        required_for_readiness: true,
+        startsecs: 3600,
+        startretries: 0,
+        autorestart: false,
+      },
+    },
+    appliance: { ...m.appliance, seal_timeout_s: sealTimeoutS },
+  };
+}
+
 export async function withFreePorts(m: ManifestObject): Promise<ManifestObject> {
   const [gw, ws, api, dash, proxy, metrics] = await freePorts(6);
   return {
@@ -168,8 +194,12 @@ export async function startHost(m: ManifestObject, opts: HostOptions = {}): Prom
     },
     cleanup: async () => {
       if (exitCode === undefined) {
-        proc.child.kill("SIGKILL");
+        // SIGTERM, as an operator would, so child programs are stopped too (a SIGKILL would
+        // orphan them, holding this test's pipes open); SIGKILL only past host mode's 10 s bound.
+        proc.child.kill("SIGTERM");
+        const t = setTimeout(() => proc.child.kill("SIGKILL"), 10_000);
         await proc.exited;
+        clearTimeout(t);
       }
       tmp.cleanup();
     },

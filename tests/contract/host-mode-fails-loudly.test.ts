@@ -12,6 +12,7 @@ import {
   waitFor,
   waitReady,
   withFreePorts,
+  withProgramThatNeverRuns,
   type Appliance,
   type ManifestObject,
 } from "./harness.js";
@@ -71,6 +72,23 @@ test("kruxos up exits 1 within 10 s naming the program, the address and the way 
   assert.equal(failed.address, `${host}:${port}`);
   assert.equal(failed.reason, "PortInUse");
   assert.equal(typeof failed.advice, "string");
+});
+
+test("kruxos up exits 1 naming a required program that went FATAL, without waiting for the seal", async (t) => {
+  // /bin/false never stays up: one start and one retry, then FATAL. The seal would wait 600 s.
+  const m = withProgramThatNeverRuns(await withFreePorts(defaultManifest()), 600, 1);
+  const a = await startHost(m);
+  t.after(a.cleanup);
+  const code = await a.waitExit(30_000);
+  assert.equal(code, 1, await a.logText());
+  const failed = (await a.logLines()).find((l) => l.event === "HostModeFailed");
+  assert.ok(failed, await a.logText());
+  assert.equal(failed.program, "never");
+  assert.equal(failed.reason, "Fatal");
+  assert.match(String(failed.error), /exited after/);
+  const text = await a.logText();
+  assert.match(text, /kruxos up: never cannot start \(2 attempts\)/);
+  assert.equal(await a.sentinelExists(), false);
 });
 
 test("SIGTERM ends host mode within 10 s after every program has failed", async (t) => {

@@ -9,7 +9,7 @@ import {
   start,
   waitFor,
   withFreePorts,
-  withProgramThatNeverRuns,
+  withProgramThatStaysStarting,
 } from "./harness.js";
 
 for (const mode of MODES) {
@@ -18,8 +18,8 @@ for (const mode of MODES) {
       const why = await imageUnavailable();
       if (why) return t.skip(why);
     }
-    // A required program that never starts holds the seal back for the whole test.
-    const m = withProgramThatNeverRuns(await withFreePorts(defaultManifest()), 600, 0);
+    // A required program that stays STARTING holds the seal back for the whole test.
+    const m = withProgramThatStaysStarting(await withFreePorts(defaultManifest()), 600);
     const a = await start(mode, m);
     t.after(a.cleanup);
     const port = portOf(m, "gateway");

@@ -126,6 +126,28 @@ test("a transaction id travels with the call into its audit records", async () =
   await refill();
 });
 
+test("a transaction id that is not an identifier is refused before anything runs, and the audit stays verifiable", async () => {
+  const c = await RpcClient.connect(portOf(host.m, "gateway"), host.token);
+  try {
+    // A lone surrogate once reached the audit log as bytes that are not UTF-8 and broke verify.
+    for (const bad of ["[M\ud800*", "x".repeat(129)]) {
+      const r = await c.call("capabilities.invoke", {
+        name: "agent.whoami",
+        inputs: {},
+        transaction_id: bad,
+      });
+      assert.equal(r.error?.code, -32602, JSON.stringify(r));
+      const errors = r.error?.data?.errors as { path: string }[] | undefined;
+      assert.equal(errors?.[0]?.path, "/transaction_id");
+    }
+  } finally {
+    c.close();
+  }
+  const v = await host.cli(["audit", "verify"]);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+  await refill();
+});
+
 /** Wait until a host process runs exactly `cmd`. */
 async function started(cmd: string): Promise<void> {
   for (let i = 0; i < 100 && running(cmd).length === 0; i++)

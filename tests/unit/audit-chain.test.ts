@@ -188,6 +188,31 @@ test("each record's hash is SHA-256 of the previous hash and the record without 
   }
 });
 
+test("strings with lone surrogates (an agent's transaction id) are written as they read back, so the chain verifies", async () => {
+  const { dir, cleanup } = tempDir("kruxos-audit-");
+  try {
+    const log = await AuditLog.open(dir);
+    // Found by the fuzz campaign: "\ud800" was written as bytes ED A0 80 (not UTF-8), read back as
+    // U+FFFD, and the record then failed verification as modified.
+    await log.append({
+      kind: "capability.intent",
+      agent: "fuzzer",
+      detail: { transaction_id: "[M\ud800*\t\\\ud83d\ude00", ["k\udfff"]: "\udc00" },
+    });
+    await log.append(entry(1));
+    await log.close();
+    const [first] = readRecords(dir);
+    assert.deepEqual(first?.record.detail, {
+      transaction_id: "[M\ufffd*\t\\\ud83d\ude00",
+      ["k\ufffd"]: "\ufffd",
+    });
+    const r = await verifyAudit(dir);
+    assert.equal(r.ok, true, JSON.stringify(r));
+  } finally {
+    cleanup();
+  }
+});
+
 test("one chain runs across a day boundary into the next day's file", async () => {
   const { dir, cleanup } = tempDir("kruxos-audit-");
   try {
