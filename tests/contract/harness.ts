@@ -42,56 +42,51 @@ export function defaultManifest(): ManifestObject {
 }
 
 /** Give every listener a free port so tests never collide with each other or a running appliance. */
-/**
- * The manifest plus a program required for readiness that never runs (`/bin/false`), so the
- * seal waits for it until `sealTimeoutS` passes.
- */
-export function withProgramThatNeverRuns(
+/** The manifest plus a program `never` required for readiness, and the seal's timeout. */
+function withRequiredProgram(
   m: ManifestObject,
   sealTimeoutS: number,
-  startretries: number,
+  never: { command: string; startsecs: number; startretries: number },
 ): ManifestObject {
   return {
     ...m,
     programs: {
       ...m.programs,
-      never: {
-        command: "/bin/false",
-        priority: 50,
-        required_for_readiness: true,
-        startsecs: 1,
-        startretries,
-        autorestart: false,
-      },
+      never: { ...never, priority: 50, required_for_readiness: true, autorestart: false },
     },
     appliance: { ...m.appliance, seal_timeout_s: sealTimeoutS },
   };
 }
 
 /**
- * A required program `never` that stays STARTING (it lives, but not for `startsecs`) for the whole
- * test: it holds the seal back in both modes. (One that exits instead goes FATAL, which ends host
- * mode with exit 1 — host-mode-fails-loudly.test.ts.)
+ * A required program that never runs (`/bin/false`): it goes FATAL. In the image the seal waits
+ * for it until `sealTimeoutS` passes; host mode ends with exit 1 (host-mode-fails-loudly.test.ts).
+ */
+export function withProgramThatNeverRuns(
+  m: ManifestObject,
+  sealTimeoutS: number,
+  startretries: number,
+): ManifestObject {
+  return withRequiredProgram(m, sealTimeoutS, {
+    command: "/bin/false",
+    startsecs: 1,
+    startretries,
+  });
+}
+
+/**
+ * A required program that stays STARTING (it lives, but not for `startsecs`) for the whole test:
+ * it holds the seal back in both modes.
  */
 export function withProgramThatStaysStarting(
   m: ManifestObject,
   sealTimeoutS: number,
 ): ManifestObject {
-  return {
-    ...m,
-    programs: {
-      ...m.programs,
-      never: {
-        command: "/bin/sleep 3600",
-        priority: 50,
-        required_for_readiness: true,
-        startsecs: 3600,
-        startretries: 0,
-        autorestart: false,
-      },
-    },
-    appliance: { ...m.appliance, seal_timeout_s: sealTimeoutS },
-  };
+  return withRequiredProgram(m, sealTimeoutS, {
+    command: "/bin/sleep 3600",
+    startsecs: 3600,
+    startretries: 0,
+  });
 }
 
 export async function withFreePorts(m: ManifestObject): Promise<ManifestObject> {
