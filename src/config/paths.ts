@@ -30,6 +30,8 @@ export function dataLayout(data: string) {
     /** Agents, users and their token hashes. */
     agentsDb: path.join(data, "agents.db"),
     approvalsDb: path.join(data, "approval_queue.db"),
+    /** The secret store (values encrypted under keys the vault key wraps). */
+    vaultDb: path.join(data, "vault.db"),
     auditDir: path.join(data, "audit"),
     /** One `<agent>.yaml` policy file per agent. */
     policyAgentsDir: path.join(data, "policy", "agents"),

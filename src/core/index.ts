@@ -69,3 +69,5 @@ export type {
 export type { AuthLimiterOptions } from "./auth-limiter.js";
 export { RefusalSampler } from "./refusal-sampler.js";
 export type { RefusalEvent, RefusalSummary, RefusalSamplerOptions } from "./refusal-sampler.js";
+export { openDatabase } from "./sqlite.js";
+export type { Db } from "./sqlite.js";

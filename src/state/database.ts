@@ -1,17 +1,2 @@
-// SQLite databases of the appliance: one opener so every database runs in WAL mode with the same
-// durability and busy settings.
-import Database from "better-sqlite3";
-import { ensureDir } from "../core/index.js";
-import path from "node:path";
-
-export type Db = Database.Database;
-
-export function openDatabase(file: string): Db {
-  ensureDir(path.dirname(file), 0o750);
-  const db = new Database(file);
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = FULL");
-  db.pragma("busy_timeout = 5000");
-  db.pragma("foreign_keys = ON");
-  return db;
-}
+// The state subsystem's databases are opened with core's one SQLite opener.
+export { openDatabase, type Db } from "../core/index.js";

@@ -1,7 +1,8 @@
 // vault: the key-encryption key at rest — its creation at first boot, its health, and subkeys
 // derived from it for named purposes (audit checkpoints, egress credentials), so other subsystems
-// get key material without holding the key. It stores no secret values for agents, never returns
-// the key itself, and nothing here logs key material.
+// get key material without holding the key — and the secret store (vault.db: values encrypted
+// under per-version data keys wrapped by that key, scope and metadata, rekey). It never returns the
+// key itself, returns values only through VaultStore.reveal, and nothing here logs either.
 export {
   ensureVaultKey,
   vaultHealth,
@@ -11,3 +12,5 @@ export {
   SUBKEY_EGRESS_CREDENTIALS,
 } from "./key.js";
 export type { SubkeyPurpose } from "./key.js";
+export { KEK_WRAP_LIMIT, KEK_WRAP_WARN, SECRET_NAME, VaultStore, keyFingerprint } from "./store.js";
+export type { SecretMeta, SecretScope, VaultStoreOptions } from "./store.js";

@@ -1,0 +1,476 @@
+// The secret store, `vault.db`. Each version of a secret is encrypted once with AES-256-GCM under a
+// data key (DEK) of its own; the DEK is wrapped (AES-256-GCM again) by the key-encryption key
+// (KEK) the operator holds — the key file, KRUXOS_VAULT_KEY or a passphrase (key.ts). Every
+// encryption has a fresh random 96-bit nonce and AAD binding the format, what is encrypted (a
+// value, a DEK, the canary), the secret's name and version, so no ciphertext can be moved to
+// another row and still open. A canary encrypted under the KEK tells a wrong key from a damaged
+// store at open. Values leave only through `reveal`, as Buffers, for the resolver to use at the
+// call site; nothing here logs or returns them otherwise.
+//
+// Nonce budget: a DEK encrypts exactly one value, so its count is one by construction. The KEK
+// wraps one DEK per version; its encryptions are counted in the store, the health turns degraded
+// at KEK_WRAP_WARN and new wraps are refused at KEK_WRAP_LIMIT (2^30, far below GCM's 2^32 bound
+// for random nonces) until `rekey` moves the store to a new KEK, which starts a new count.
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { KruxError, openDatabase, type ComponentHealth, type Db } from "../core/index.js";
+
+const FORMAT = "kruxos-vault/v1";
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+const KEY_BYTES = 32;
+const CANARY = Buffer.from("kruxos vault canary v1");
+
+export const KEK_WRAP_LIMIT = 2 ** 30;
+export const KEK_WRAP_WARN = 2 ** 29;
+
+/** A secret's name: what `${secret:NAME}` names. */
+export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+
+/** Who may use a secret, with which capabilities, toward which `host:port` patterns, until when. */
+export interface SecretScope {
+  readonly agents: readonly string[];
+  readonly capabilities: readonly string[];
+  readonly hosts: readonly string[];
+  /** ISO 8601; absent: no expiry. */
+  readonly expires_at?: string;
+}
+
+/** What operators and agents may see of a secret: never its value. */
+export interface SecretMeta {
+  readonly name: string;
+  readonly version: number;
+  readonly scope: SecretScope;
+  readonly created_at: string;
+  readonly rotated_at: string | null;
+  readonly revoked_at: string | null;
+  readonly last_used_at: string | null;
+}
+
+type Purpose = "value" | "dek" | "canary";
+
+function aad(purpose: Purpose, name: string, version: number): Buffer {
+  return Buffer.from(`${FORMAT}\0${purpose}\0${name}\0${version}`, "utf8");
+}
+
+/** nonce ‖ ciphertext ‖ tag */
+function seal(key: Buffer, plain: Buffer, ad: Buffer): Buffer {
+  const nonce = randomBytes(NONCE_BYTES);
+  const c = createCipheriv("aes-256-gcm", key, nonce);
+  c.setAAD(ad);
+  const body = Buffer.concat([c.update(plain), c.final()]);
+  return Buffer.concat([nonce, body, c.getAuthTag()]);
+}
+
+/** The plaintext, or undefined when the blob does not open under `key` with `ad`. */
+function open(key: Buffer, blob: Buffer, ad: Buffer): Buffer | undefined {
+  if (blob.length < NONCE_BYTES + TAG_BYTES) return undefined;
+  try {
+    const d = createDecipheriv("aes-256-gcm", key, blob.subarray(0, NONCE_BYTES));
+    d.setAAD(ad);
+    d.setAuthTag(blob.subarray(blob.length - TAG_BYTES));
+    return Buffer.concat([
+      d.update(blob.subarray(NONCE_BYTES, blob.length - TAG_BYTES)),
+      d.final(),
+    ]);
+  } catch {
+    return undefined;
+  }
+}
+
+function unavailable(reason: "wrong_key" | "corrupt" | "exhausted", message: string): KruxError {
+  return new KruxError("Unavailable", message, { component: "vault", reason });
+}
+
+function notFound(name: string): KruxError {
+  return new KruxError("InvalidParams", `no secret named "${name}" in the vault`, {
+    errors: [{ path: "/name", message: "no such secret (or it was revoked)" }],
+  });
+}
+
+function checkName(name: string): void {
+  if (!SECRET_NAME.test(name))
+    throw new KruxError("InvalidParams", `invalid secret name "${name.slice(0, 80)}"`, {
+      errors: [
+        {
+          path: "/name",
+          message: "must start with a letter or _ and hold at most 64 of A-Z a-z 0-9 _ . -",
+        },
+      ],
+    });
+}
+
+function checkScope(scope: SecretScope): SecretScope {
+  const list = (k: "agents" | "capabilities" | "hosts"): string[] => {
+    const v = scope[k] as unknown;
+    if (
+      !Array.isArray(v) ||
+      v.some((x) => typeof x !== "string" || x.length === 0 || x.length > 255)
+    )
+      throw new KruxError("InvalidParams", `scope.${k} must be a list of names`, {
+        errors: [{ path: `/scope/${k}`, message: "must be a list of non-empty strings" }],
+      });
+    return [...new Set(v as string[])].sort();
+  };
+  const out: SecretScope = {
+    agents: list("agents"),
+    capabilities: list("capabilities"),
+    hosts: list("hosts"),
+  };
+  if (scope.expires_at === undefined) return out;
+  if (Number.isNaN(Date.parse(scope.expires_at)))
+    throw new KruxError("InvalidParams", "scope.expires_at is not a date", {
+      errors: [{ path: "/scope/expires_at", message: "must be an ISO 8601 date and time" }],
+    });
+  return { ...out, expires_at: new Date(scope.expires_at).toISOString() };
+}
+
+function checkKek(kek: Buffer): void {
+  if (kek.length !== KEY_BYTES)
+    throw new KruxError("InternalError", "the vault key is not 256 bits");
+}
+
+/** A short public fingerprint of a KEK (never the key): which key the store is under. */
+export function keyFingerprint(kek: Buffer): string {
+  return createHash("sha256")
+    .update("kruxos-vault/kek-id\0")
+    .update(kek)
+    .digest("hex")
+    .slice(0, 16);
+}
+
+interface SecretRow {
+  name: string;
+  version: number;
+  scope: string;
+  created_at: string;
+  rotated_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+export interface VaultStoreOptions {
+  readonly now?: () => Date;
+  /** Tests only: called inside rekey's transaction after `n` data keys are rewrapped. */
+  readonly onRekeyProgress?: (n: number) => void;
+}
+
+export class VaultStore {
+  private constructor(
+    private readonly db: Db,
+    private kek: Buffer,
+    private readonly opts: VaultStoreOptions,
+  ) {}
+
+  /**
+   * Open (creating when absent) the store at `file` under `kek`. A key that does not open the
+   * canary is `Unavailable` with reason `wrong_key`; a store whose rows do not open is `corrupt`.
+   */
+  static open(file: string, kek: Buffer, opts: VaultStoreOptions = {}): VaultStore {
+    checkKek(kek);
+    let db: Db;
+    try {
+      db = openDatabase(file);
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS secrets (
+          name TEXT PRIMARY KEY, version INTEGER NOT NULL, scope TEXT NOT NULL,
+          created_at TEXT NOT NULL, rotated_at TEXT, revoked_at TEXT, last_used_at TEXT);
+        CREATE TABLE IF NOT EXISTS versions (
+          name TEXT NOT NULL, version INTEGER NOT NULL, dek BLOB NOT NULL, value BLOB NOT NULL,
+          created_at TEXT NOT NULL, PRIMARY KEY (name, version));
+      `);
+    } catch (err) {
+      throw unavailable("corrupt", `vault.db cannot be opened: ${(err as Error).message}`);
+    }
+    // The store keeps its own copy, zeroed at close.
+    const store = new VaultStore(db, Buffer.from(kek), opts);
+    try {
+      store.init();
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return store;
+  }
+
+  private init(): void {
+    const canary = this.meta("canary");
+    if (canary === undefined) {
+      this.db.transaction(() => {
+        this.setMeta("canary", seal(this.kek, CANARY, aad("canary", "", 0)));
+        this.setMeta("kek_wraps", Buffer.from("1"));
+        this.setMeta("kek_id", Buffer.from(keyFingerprint(this.kek)));
+      })();
+      return;
+    }
+    const plain = open(this.kek, canary, aad("canary", "", 0));
+    if (plain === undefined || !plain.equals(CANARY))
+      throw unavailable(
+        "wrong_key",
+        "the vault key does not open vault.db (wrong key, passphrase or KRUXOS_VAULT_KEY)",
+      );
+  }
+
+  private meta(key: string): Buffer | undefined {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as
+      { value: Buffer } | undefined;
+    return row?.value;
+  }
+
+  private setMeta(key: string, value: Buffer): void {
+    this.db
+      .prepare(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      )
+      .run(key, value);
+  }
+
+  /** Encryptions made under the current KEK (the canary and one wrap per version). */
+  kekWraps(): number {
+    return Number(this.meta("kek_wraps")?.toString() ?? "0");
+  }
+
+  private now(): string {
+    return (this.opts.now?.() ?? new Date()).toISOString();
+  }
+
+  /** Encrypt `value` as `name`'s `version`: a fresh DEK, wrapped by the KEK. In a transaction. */
+  private writeVersion(name: string, version: number, value: Buffer): void {
+    const wraps = this.kekWraps();
+    if (wraps >= KEK_WRAP_LIMIT)
+      throw unavailable(
+        "exhausted",
+        `the vault key has made ${wraps} encryptions; run kruxos vault rekey before adding more`,
+      );
+    const dek = randomBytes(KEY_BYTES);
+    try {
+      const sealedValue = seal(dek, value, aad("value", name, version));
+      const wrapped = seal(this.kek, dek, aad("dek", name, version));
+      this.db
+        .prepare(
+          "INSERT INTO versions (name, version, dek, value, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .run(name, version, wrapped, sealedValue, this.now());
+      this.setMeta("kek_wraps", Buffer.from(String(wraps + 1)));
+    } finally {
+      dek.fill(0);
+    }
+  }
+
+  /** A new secret. Its name must be free (a revoked name is free again). */
+  add(name: string, value: Buffer, scope: SecretScope): SecretMeta {
+    checkName(name);
+    const s = checkScope(scope);
+    if (value.length === 0)
+      throw new KruxError("InvalidParams", "a secret's value cannot be empty", {
+        errors: [{ path: "/value", message: "is empty" }],
+      });
+    this.db.transaction(() => {
+      const existing = this.row(name);
+      if (existing && existing.revoked_at === null)
+        throw new KruxError(
+          "InvalidParams",
+          `a secret named "${name}" already exists; rotate it instead`,
+          {
+            errors: [{ path: "/name", message: "already exists" }],
+          },
+        );
+      const version = existing ? existing.version + 1 : 1;
+      this.writeVersion(name, version, value);
+      this.db
+        .prepare(
+          `INSERT INTO secrets (name, version, scope, created_at, rotated_at, revoked_at, last_used_at)
+           VALUES (?, ?, ?, ?, NULL, NULL, NULL)
+           ON CONFLICT(name) DO UPDATE SET version = excluded.version, scope = excluded.scope,
+             created_at = excluded.created_at, rotated_at = NULL, revoked_at = NULL, last_used_at = NULL`,
+        )
+        .run(name, version, JSON.stringify(s), this.now());
+    })();
+    return this.get(name);
+  }
+
+  /** A new version of `name` with `value`; earlier versions stay readable by version number. */
+  rotate(name: string, value: Buffer): SecretMeta {
+    checkName(name);
+    if (value.length === 0)
+      throw new KruxError("InvalidParams", "a secret's value cannot be empty", {
+        errors: [{ path: "/value", message: "is empty" }],
+      });
+    this.db.transaction(() => {
+      const row = this.live(name);
+      const version = row.version + 1;
+      this.writeVersion(name, version, value);
+      this.db
+        .prepare("UPDATE secrets SET version = ?, rotated_at = ? WHERE name = ?")
+        .run(version, this.now(), name);
+    })();
+    return this.get(name);
+  }
+
+  /**
+   * Revoke `name`: every version's data key and ciphertext are deleted (nothing is left to
+   * decrypt, whatever key an attacker later holds); the name stays listed as revoked.
+   */
+  revoke(name: string): SecretMeta {
+    checkName(name);
+    this.db.transaction(() => {
+      this.live(name);
+      this.db.prepare("DELETE FROM versions WHERE name = ?").run(name);
+      this.db.prepare("UPDATE secrets SET revoked_at = ? WHERE name = ?").run(this.now(), name);
+    })();
+    return this.get(name);
+  }
+
+  /** Every secret's metadata, by name. */
+  list(): SecretMeta[] {
+    const rows = this.db.prepare("SELECT * FROM secrets ORDER BY name").all() as SecretRow[];
+    return rows.map(toMeta);
+  }
+
+  get(name: string): SecretMeta {
+    const row = this.row(name);
+    if (!row) throw notFound(name);
+    return toMeta(row);
+  }
+
+  /**
+   * The current value of `name` (or `version`), for the resolver to place where the bytes leave.
+   * Revoked and expired secrets give nothing. The caller zeroes the Buffer when done.
+   */
+  reveal(name: string, version?: number): { value: Buffer; version: number; meta: SecretMeta } {
+    checkName(name);
+    const row = this.live(name);
+    const meta = toMeta(row);
+    if (
+      meta.scope.expires_at !== undefined &&
+      Date.parse(meta.scope.expires_at) <= Date.parse(this.now())
+    )
+      throw new KruxError("InvalidParams", `secret "${name}" expired at ${meta.scope.expires_at}`, {
+        errors: [{ path: "/name", message: "expired" }],
+      });
+    const v = version ?? row.version;
+    const stored = this.db
+      .prepare("SELECT dek, value FROM versions WHERE name = ? AND version = ?")
+      .get(name, v) as { dek: Buffer; value: Buffer } | undefined;
+    if (!stored) throw notFound(`${name}@${v}`);
+    const dek = open(this.kek, stored.dek, aad("dek", name, v));
+    if (!dek)
+      throw unavailable(
+        "corrupt",
+        `vault.db: the data key of "${name}" version ${v} does not open`,
+      );
+    try {
+      const value = open(dek, stored.value, aad("value", name, v));
+      if (!value) throw unavailable("corrupt", `vault.db: "${name}" version ${v} does not open`);
+      const now = this.now();
+      this.db.prepare("UPDATE secrets SET last_used_at = ? WHERE name = ?").run(now, name);
+      return { value, version: v, meta: { ...meta, last_used_at: now } };
+    } finally {
+      dek.fill(0);
+    }
+  }
+
+  /**
+   * Rewrap every data key and the canary under `newKek`, in one transaction: a crash or an error
+   * halfway leaves the store wholly under the old key. The caller then switches its key source.
+   */
+  rekey(newKek: Buffer): { rewrapped: number } {
+    checkKek(newKek);
+    const rows = this.db.prepare("SELECT name, version, dek FROM versions").all() as {
+      name: string;
+      version: number;
+      dek: Buffer;
+    }[];
+    let n = 0;
+    this.db.transaction(() => {
+      const update = this.db.prepare("UPDATE versions SET dek = ? WHERE name = ? AND version = ?");
+      for (const r of rows) {
+        const dek = open(this.kek, r.dek, aad("dek", r.name, r.version));
+        if (!dek)
+          throw unavailable(
+            "corrupt",
+            `vault.db: the data key of "${r.name}" version ${r.version} does not open`,
+          );
+        try {
+          update.run(seal(newKek, dek, aad("dek", r.name, r.version)), r.name, r.version);
+        } finally {
+          dek.fill(0);
+        }
+        n += 1;
+        this.opts.onRekeyProgress?.(n);
+      }
+      this.setMeta("canary", seal(newKek, CANARY, aad("canary", "", 0)));
+      this.setMeta("kek_wraps", Buffer.from(String(rows.length + 1)));
+      this.setMeta("kek_id", Buffer.from(keyFingerprint(newKek)));
+    })();
+    this.kek.fill(0);
+    this.kek = Buffer.from(newKek);
+    return { rewrapped: n };
+  }
+
+  /**
+   * The vault component of /ready and /health: the canary opens under the key in use, and the
+   * key's encryption count is below the warning mark.
+   */
+  health(): ComponentHealth {
+    try {
+      const canary = this.meta("canary");
+      const plain = canary && open(this.kek, canary, aad("canary", "", 0));
+      if (!plain?.equals(CANARY))
+        return {
+          name: "vault",
+          status: "failing",
+          detail: "the vault key no longer opens vault.db",
+        };
+      const wraps = this.kekWraps();
+      const secrets = (
+        this.db.prepare("SELECT count(*) AS n FROM secrets WHERE revoked_at IS NULL").get() as {
+          n: number;
+        }
+      ).n;
+      const facts = {
+        secrets,
+        kek_encryptions: wraps,
+        kek_id: this.meta("kek_id")?.toString() ?? "",
+      };
+      return wraps >= KEK_WRAP_WARN
+        ? {
+            name: "vault",
+            status: "degraded",
+            detail: "the vault key nears its encryption limit: run kruxos vault rekey",
+            facts,
+          }
+        : { name: "vault", status: "ok", facts };
+    } catch (err) {
+      return { name: "vault", status: "failing", detail: `vault.db: ${(err as Error).message}` };
+    }
+  }
+
+  close(): void {
+    this.kek.fill(0);
+    this.db.close();
+  }
+
+  private row(name: string): SecretRow | undefined {
+    return this.db.prepare("SELECT * FROM secrets WHERE name = ?").get(name) as
+      SecretRow | undefined;
+  }
+
+  private live(name: string): SecretRow {
+    const row = this.row(name);
+    if (!row || row.revoked_at !== null) throw notFound(name);
+    return row;
+  }
+}
+
+function toMeta(r: SecretRow): SecretMeta {
+  return {
+    name: r.name,
+    version: r.version,
+    scope: JSON.parse(r.scope) as SecretScope,
+    created_at: r.created_at,
+    rotated_at: r.rotated_at,
+    revoked_at: r.revoked_at,
+    last_used_at: r.last_used_at,
+  };
+}
