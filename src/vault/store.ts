@@ -99,6 +99,13 @@ function checkName(name: string): void {
     });
 }
 
+function checkValue(value: Buffer): void {
+  if (value.length === 0)
+    throw new KruxError("InvalidParams", "a secret's value cannot be empty", {
+      errors: [{ path: "/value", message: "is empty" }],
+    });
+}
+
 function checkScope(scope: SecretScope): SecretScope {
   const list = (k: "agents" | "capabilities" | "hosts"): string[] => {
     const v = scope[k] as unknown;
@@ -261,10 +268,7 @@ export class VaultStore {
   add(name: string, value: Buffer, scope: SecretScope): SecretMeta {
     checkName(name);
     const s = checkScope(scope);
-    if (value.length === 0)
-      throw new KruxError("InvalidParams", "a secret's value cannot be empty", {
-        errors: [{ path: "/value", message: "is empty" }],
-      });
+    checkValue(value);
     this.db.transaction(() => {
       const existing = this.row(name);
       if (existing && existing.revoked_at === null)
@@ -292,10 +296,7 @@ export class VaultStore {
   /** A new version of `name` with `value`; earlier versions stay readable by version number. */
   rotate(name: string, value: Buffer): SecretMeta {
     checkName(name);
-    if (value.length === 0)
-      throw new KruxError("InvalidParams", "a secret's value cannot be empty", {
-        errors: [{ path: "/value", message: "is empty" }],
-      });
+    checkValue(value);
     this.db.transaction(() => {
       const row = this.live(name);
       const version = row.version + 1;
@@ -353,12 +354,7 @@ export class VaultStore {
       .prepare("SELECT dek, value FROM versions WHERE name = ? AND version = ?")
       .get(name, v) as { dek: Buffer; value: Buffer } | undefined;
     if (!stored) throw notFound(`${name}@${v}`);
-    const dek = open(this.kek, stored.dek, aad("dek", name, v));
-    if (!dek)
-      throw unavailable(
-        "corrupt",
-        `vault.db: the data key of "${name}" version ${v} does not open`,
-      );
+    const dek = this.unwrap(name, v, stored.dek);
     try {
       const value = open(dek, stored.value, aad("value", name, v));
       if (!value) throw unavailable("corrupt", `vault.db: "${name}" version ${v} does not open`);
@@ -385,12 +381,7 @@ export class VaultStore {
     this.db.transaction(() => {
       const update = this.db.prepare("UPDATE versions SET dek = ? WHERE name = ? AND version = ?");
       for (const r of rows) {
-        const dek = open(this.kek, r.dek, aad("dek", r.name, r.version));
-        if (!dek)
-          throw unavailable(
-            "corrupt",
-            `vault.db: the data key of "${r.name}" version ${r.version} does not open`,
-          );
+        const dek = this.unwrap(r.name, r.version, r.dek);
         try {
           update.run(seal(newKek, dek, aad("dek", r.name, r.version)), r.name, r.version);
         } finally {
@@ -449,6 +440,17 @@ export class VaultStore {
   close(): void {
     this.kek.fill(0);
     this.db.close();
+  }
+
+  /** A version's data key, opened with the KEK; the caller zeroes it. */
+  private unwrap(name: string, version: number, wrapped: Buffer): Buffer {
+    const dek = open(this.kek, wrapped, aad("dek", name, version));
+    if (!dek)
+      throw unavailable(
+        "corrupt",
+        `vault.db: the data key of "${name}" version ${version} does not open`,
+      );
+    return dek;
   }
 
   private row(name: string): SecretRow | undefined {
