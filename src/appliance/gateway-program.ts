@@ -8,7 +8,7 @@ import { formatProblem, openPolicyEngine } from "../policy/index.js";
 import { CapabilityRegistry, loadCapabilityDefinitions } from "../capabilities/index.js";
 import { AuditLog, type AuditEntry } from "../audit/index.js";
 import { ApprovalQueue } from "../approvals/index.js";
-import { SUBKEY_AUDIT_CHECKPOINTS, deriveSubkey, vaultHealth } from "../vault/index.js";
+import { SUBKEY_AUDIT_CHECKPOINTS, Vault, deriveSubkey } from "../vault/index.js";
 import {
   authenticateAgent,
   integrityCheck,
@@ -147,6 +147,19 @@ export function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Ru
       },
     });
 
+    // The secret store. A key that does not open it is the vault's failing health, not a failed
+    // start: /ready says why.
+    const vault = opened.add(
+      "vault",
+      Vault.open({ file: p.vaultDb, secretsDir: p.secretsDir, keySource: m.vault.key_source }),
+      (v) => v.close(),
+    );
+    if (!vault.store)
+      log.error(
+        { event: "VaultUnavailable", detail: vault.health().detail },
+        "the vault cannot be opened; calls that need a secret are refused",
+      );
+
     // 2. Policy: compiled once, reloaded atomically; every reload and rejection is a record.
     const policy = opened.add("policy", openPolicyEngine(m, p, { registry }), (e) => e.close());
     policy.on("reload", (r) => {
@@ -190,7 +203,7 @@ export function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Ru
         check: async () => [
           policy.health(),
           audit.health(),
-          vaultHealth(p.secretsDir, m.vault.key_source),
+          vault.health(),
           stateHealth(db, agentsDb, integrity),
           sandboxHealth(sandbox, m.sandbox.require),
           await proxyHealth(p.egressSocket),

@@ -8,9 +8,12 @@ export {
   vaultHealth,
   vaultKeyFile,
   deriveSubkey,
+  loadKek,
   SUBKEY_AUDIT_CHECKPOINTS,
   SUBKEY_EGRESS_CREDENTIALS,
 } from "./key.js";
 export type { SubkeyPurpose } from "./key.js";
 export { KEK_WRAP_LIMIT, KEK_WRAP_WARN, SECRET_NAME, VaultStore, keyFingerprint } from "./store.js";
 export type { SecretMeta, SecretScope, VaultStoreOptions } from "./store.js";
+export { Vault } from "./vault.js";
+export type { VaultOptions } from "./vault.js";

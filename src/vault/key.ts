@@ -76,6 +76,23 @@ export function deriveSubkey(
   purpose: SubkeyPurpose,
   env: NodeJS.ProcessEnv = process.env,
 ): Buffer {
+  const kek = loadKek(secretsDir, keySource, env);
+  try {
+    return createHmac("sha256", kek).update(purpose, "utf8").digest();
+  } finally {
+    kek.fill(0);
+  }
+}
+
+/**
+ * The key-encryption key itself, for the secret store only (the caller zeroes it). Throws when
+ * the key source gives no 256-bit key.
+ */
+export function loadKek(
+  secretsDir: string,
+  keySource: "file" | "env" | "passphrase",
+  env: NodeJS.ProcessEnv = process.env,
+): Buffer {
   let kek: Buffer;
   if (keySource === "env") kek = Buffer.from(env.KRUXOS_VAULT_KEY ?? "", "hex");
   else if (keySource === "passphrase") {
@@ -91,5 +108,5 @@ export function deriveSubkey(
     });
   } else kek = Buffer.from(readFileSync(vaultKeyFile(secretsDir), "utf8").trim(), "hex");
   if (kek.length !== 32) throw new Error("the vault key-encryption key is not 256 bits");
-  return createHmac("sha256", kek).update(purpose, "utf8").digest();
+  return kek;
 }
