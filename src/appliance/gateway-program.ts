@@ -394,6 +394,7 @@ export function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Ru
             record: (e) => audit.append(e, { durable: true }),
             publish: (e) => events.publish(e),
           },
+          vault: { vault, record: (e) => audit.append(e, { durable: true }) },
         },
         ctx.version,
       ),

@@ -5,6 +5,7 @@ import path from "node:path";
 import { mkdirSync } from "node:fs";
 import { type Command, UsageError, homeOpt, jsonOpt, manifestOpt, out, str } from "./command.js";
 import { OPERATOR_COMMANDS } from "./operator-commands.js";
+import { VAULT_COMMANDS } from "./vault-commands.js";
 import { appRoot, appVersion, writeFileAtomic } from "../core/index.js";
 import {
   formatFinding,
@@ -49,6 +50,7 @@ export { UsageError };
 
 export const COMMANDS: readonly Command[] = [
   ...OPERATOR_COMMANDS,
+  ...VAULT_COMMANDS,
   {
     verb: "up",
     summary: "Run the whole appliance in host mode (all programs in this process).",

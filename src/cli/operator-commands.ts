@@ -9,7 +9,7 @@ import { type Command, UsageError, homeOpt, jsonOpt, manifestOpt, out, str } fro
 const appliance = (): Promise<typeof import("../appliance/index.js")> =>
   import("../appliance/index.js");
 
-type Values = Record<string, string | boolean | undefined>;
+export type Values = Record<string, string | boolean | undefined>;
 
 /** --home, then KRUXOS_HOME, then ./.kruxos when it exists; otherwise the image's paths. */
 function homeOf(v: Values): string | undefined {
@@ -25,7 +25,7 @@ interface ApiAnswer {
   readonly body: Record<string, unknown>;
 }
 
-async function api(
+export async function api(
   v: Values,
   method: "GET" | "POST",
   urlPath: string,
@@ -84,12 +84,12 @@ async function api(
   });
 }
 
-function fail(a: ApiAnswer): number {
+export function fail(a: ApiAnswer): number {
   process.stderr.write(`kruxos: ${String(a.body.message ?? a.body.error ?? `HTTP ${a.status}`)}\n`);
   return 1;
 }
 
-const table = (rows: string[][]): string => {
+export const table = (rows: string[][]): string => {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
   return rows
     .map((r) =>
@@ -101,13 +101,13 @@ const table = (rows: string[][]): string => {
     .join("\n");
 };
 
-const one = (positionals: string[], what: string): string => {
+export const one = (positionals: string[], what: string): string => {
   const [x] = positionals;
   if (!x) throw new UsageError(`${what} is required`);
   return x;
 };
 
-const common = { ...homeOpt, ...manifestOpt, ...jsonOpt };
+export const common = { ...homeOpt, ...manifestOpt, ...jsonOpt };
 
 export const OPERATOR_COMMANDS: readonly Command[] = [
   {

@@ -14,6 +14,7 @@ export {
 export type { Role, AuthenticatedUser } from "../state/index.js";
 export { createUserApi, openApiDocument } from "./user-api.js";
 export type { OperatorRouteDeps } from "./operator-routes.js";
+export type { VaultRouteDeps } from "./vault-routes.js";
 export type { UserApiDeps } from "./user-api.js";
 export { createEventStream } from "./event-stream.js";
 export type { EventStream, EventStreamOptions, SupervisionEvent } from "./event-stream.js";

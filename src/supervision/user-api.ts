@@ -1,7 +1,7 @@
 // The user API (fastify) on the supervision address: every route has a JSON schema, OpenAPI is
 // served at /api/v1/openapi.json. Agents' tokens are refused here; only user tokens pass.
 import type { IncomingMessage } from "node:http";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import {
   fastifyServerFactory,
   type ComponentHealth,
@@ -10,6 +10,7 @@ import {
 } from "../core/index.js";
 import type { AuthenticatedUser, Db } from "../state/index.js";
 import { registerOperatorRoutes, type OperatorRouteDeps } from "./operator-routes.js";
+import { registerVaultRoutes, type VaultRouteDeps } from "./vault-routes.js";
 import { createUserAuthenticator } from "./users.js";
 
 export interface UserApiDeps {
@@ -19,6 +20,7 @@ export interface UserApiDeps {
   readonly onRequest?: (route: string, status: number) => void;
   /** Agents and approvals (the gateway program provides them). */
   readonly operator?: OperatorRouteDeps;
+  readonly vault?: VaultRouteDeps;
   /** User-token authentication (default: users in `db`, failures not reported). */
   readonly authenticate?: (req: IncomingMessage) => GateOutcome<AuthenticatedUser>;
   /** Timeouts and peer-fault reporting of the listener (its name is "user_api"). */
@@ -146,11 +148,12 @@ export async function createUserApi(deps: UserApiDeps, version: string): Promise
     },
     async () => deps.meta(),
   );
-  if (deps.operator)
-    registerOperatorRoutes(app, deps.operator, (req) => {
-      const u = users.get(req);
-      if (!u) throw new Error("unauthenticated request reached a route");
-      return u;
-    });
+  const userOf = (req: FastifyRequest) => {
+    const u = users.get(req);
+    if (!u) throw new Error("unauthenticated request reached a route");
+    return u;
+  };
+  if (deps.operator) registerOperatorRoutes(app, deps.operator, userOf);
+  if (deps.vault) registerVaultRoutes(app, deps.vault, userOf);
   return app;
 }

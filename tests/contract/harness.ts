@@ -408,10 +408,13 @@ export async function waitReady(
 }
 
 /** The operator CLI pointed at a host-mode appliance's home and manifest. */
-export function operatorCli(a: Appliance): (args: readonly string[]) => ReturnType<typeof runCli> {
-  return (args) =>
+export function operatorCli(
+  a: Appliance,
+): (args: readonly string[], input?: string) => ReturnType<typeof runCli> {
+  return (args, input) =>
     runCli([...args, "--home", a.home ?? ""], {
       env: { KRUXOS_HOME: "", KRUXOS_MANIFEST: a.manifestFile ?? "" },
+      ...(input !== undefined ? { input } : {}),
     });
 }
 

@@ -18,10 +18,10 @@ export interface RunResult {
 
 export function runCli(
   args: readonly string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; input?: string } = {},
 ): Promise<RunResult> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       [CLI, ...args],
       {
@@ -35,6 +35,8 @@ export function runCli(
         resolve({ code, stdout, stderr });
       },
     );
+    // What a user would pipe in; without it stdin stays as it is.
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }
 
