@@ -5,6 +5,7 @@
 import type { Logger, Registry } from "../core/index.js";
 import {
   createAgentHandlers,
+  createSecretsHandlers,
   createFilesystemHandlers,
   createGitHandlers,
   createNetworkHandlers,
@@ -19,6 +20,7 @@ import {
 import type { AuditEntry } from "../audit/index.js";
 import { createEgressClient, mintCredential } from "../egress/index.js";
 import type { PolicyEngine } from "../policy/index.js";
+import type { Vault } from "../vault/index.js";
 import {
   createLauncher,
   delegatedCgroup,
@@ -40,6 +42,7 @@ export interface HandlerDeps {
   readonly health: SystemHandlerDeps["health"];
   readonly sessionInfo: (session: string) => SessionInfo;
   readonly opened: Opened;
+  readonly vault: Vault;
 }
 
 /** Register every handler; returns the process table the gateway shuts down with. */
@@ -142,6 +145,23 @@ export function registerCapabilityHandlers(d: HandlerDeps): ProcessCapabilities 
       meta: d.meta,
       health: d.health,
       metricsText: () => d.registry.metrics(),
+    }),
+  );
+  capabilities.registerAll(
+    createSecretsHandlers({
+      secrets: {
+        visibleTo: (agent) =>
+          d.vault.visibleTo(agent).map((m) => ({
+            name: m.name,
+            ...(m.description !== null ? { description: m.description } : {}),
+            version: m.version,
+            created_at: m.created_at,
+            rotated_at: m.rotated_at,
+            capabilities: m.scope.capabilities,
+            hosts: m.scope.hosts,
+            rotatable: m.rotatable,
+          })),
+      },
     }),
   );
   capabilities.registerAll(

@@ -239,6 +239,7 @@ export function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Ru
     });
     registerCapabilityHandlers({
       ctx,
+      vault,
       log,
       registry,
       capabilities,

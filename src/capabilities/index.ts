@@ -2,7 +2,7 @@
 // schema/capability.schema.json), the registry that pairs them with handlers and derives MCP tools,
 // input/output validation and secret-field discovery, and the handlers: filesystem, agent.* and
 // system.* in process; process, git and network over the ports in ./ports (launcher, egress client)
-// that the wiring hands in. It does not decide policy, resolve secrets, sandbox, audit, open
+// and secrets.list over the secrets port, which the wiring hands in. It does not decide policy, resolve secrets, sandbox, audit, open
 // sockets or speak any wire protocol, and imports no store or effect subsystem.
 export {
   loadCapabilityDefinitions,
@@ -35,6 +35,8 @@ export type {
 export { createSystemHandlers } from "./builtin/system.js";
 export type { SystemHandlerDeps } from "./builtin/system.js";
 export { createAgentHandlers } from "./builtin/agent.js";
+export { createSecretsHandlers } from "./secrets/handlers.js";
+export type { SecretsHandlerDeps } from "./secrets/handlers.js";
 export type { AgentHandlerDeps, SessionInfo } from "./builtin/agent.js";
 export { parsePrometheusText } from "./builtin/prometheus.js";
 export type { MetricFamily, MetricSample, MetricType } from "./builtin/prometheus.js";
@@ -51,6 +53,8 @@ export type {
   EgressHttpResponse,
   EgressStream,
   EgressClient,
+  SecretInfo,
+  SecretsPort,
 } from "./ports/index.js";
 export { createNetworkHandlers } from "./network/index.js";
 export { createProcessHandlers, ProcessTable, stateOf } from "./process/index.js";

@@ -48,7 +48,7 @@ export const VAULT_COMMANDS: readonly Command[] = [
     summary:
       "Add a secret (value on stdin) with the agents, capabilities and hosts it may be used with.",
     usage:
-      "kruxos vault add NAME --agents A,B --capabilities C,D --hosts HOST:PORT,… [--expires ISO] [--json] < value",
+      "kruxos vault add NAME --agents A,B --capabilities C,D --hosts HOST:PORT,… [--description TEXT] [--rotatable] [--expires ISO] [--json] < value",
     options: {
       ...common,
       ...valueOpt,
@@ -56,6 +56,8 @@ export const VAULT_COMMANDS: readonly Command[] = [
       capabilities: { type: "string" },
       hosts: { type: "string" },
       expires: { type: "string" },
+      description: { type: "string" },
+      rotatable: { type: "boolean" },
     },
     positionals: 2,
     run: async (v, p) => {
@@ -74,6 +76,8 @@ export const VAULT_COMMANDS: readonly Command[] = [
         value,
         ...scope,
         ...(str(v.expires) ? { expires_at: str(v.expires) } : {}),
+        ...(str(v.description) ? { description: str(v.description) } : {}),
+        ...(v.rotatable === true ? { rotatable: true } : {}),
       });
       if (a.status !== 201) return fail(a);
       out(v.json ? JSON.stringify(a.body) : `added ${metaLine(a.body)}`);

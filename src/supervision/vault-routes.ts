@@ -34,12 +34,24 @@ const meta = {
       },
       required: ["agents", "capabilities", "hosts"],
     },
+    description: { type: ["string", "null"] },
+    rotatable: { type: "boolean" },
     created_at: { type: "string" },
     rotated_at: { type: ["string", "null"] },
     revoked_at: { type: ["string", "null"] },
     last_used_at: { type: ["string", "null"] },
   },
-  required: ["name", "version", "scope", "created_at", "rotated_at", "revoked_at", "last_used_at"],
+  required: [
+    "name",
+    "version",
+    "scope",
+    "description",
+    "rotatable",
+    "created_at",
+    "rotated_at",
+    "revoked_at",
+    "last_used_at",
+  ],
 } as const;
 const value = {
   type: "string",
@@ -122,6 +134,8 @@ export function registerVaultRoutes(
       capabilities: string[];
       hosts: string[];
       expires_at?: string;
+      description?: string;
+      rotatable?: boolean;
     };
   }>(
     "/api/v1/vault/secrets",
@@ -138,6 +152,12 @@ export function registerVaultRoutes(
             capabilities: strings,
             hosts: { ...strings, description: "host:port patterns, as in network.egress rules" },
             expires_at: { type: "string", format: "date-time" },
+            description: {
+              type: "string",
+              maxLength: 500,
+              description: "What it is for; agents see it.",
+            },
+            rotatable: { type: "boolean", description: "Agents may rotate it (generated values)." },
           },
         },
         response: { 201: meta, 400: error, 403: error, 503: error },
@@ -146,13 +166,18 @@ export function registerVaultRoutes(
     async (req, reply) => {
       const g = gate(req, reply, "admin");
       if (!g) return reply;
-      const { name, value: v, expires_at, ...scope } = req.body;
+      const { name, value: v, expires_at, description, rotatable, ...scope } = req.body;
       let m: SecretMeta;
       try {
-        m = g.store.add(name, Buffer.from(v, "utf8"), {
-          ...scope,
-          ...(expires_at !== undefined ? { expires_at } : {}),
-        });
+        m = g.store.add(
+          name,
+          Buffer.from(v, "utf8"),
+          { ...scope, ...(expires_at !== undefined ? { expires_at } : {}) },
+          {
+            ...(description !== undefined ? { description } : {}),
+            ...(rotatable !== undefined ? { rotatable } : {}),
+          },
+        );
       } catch (err) {
         return refused(reply, err);
       }

@@ -40,6 +40,10 @@ export interface SecretMeta {
   readonly name: string;
   readonly version: number;
   readonly scope: SecretScope;
+  /** What it is for, in the operator's words; agents see it in secrets.list. */
+  readonly description: string | null;
+  /** Agents may rotate it (secrets.rotate): the appliance generates its values. */
+  readonly rotatable: boolean;
   readonly created_at: string;
   readonly rotated_at: string | null;
   readonly revoked_at: string | null;
@@ -149,6 +153,8 @@ interface SecretRow {
   name: string;
   version: number;
   scope: string;
+  description: string | null;
+  rotatable: number;
   created_at: string;
   rotated_at: string | null;
   revoked_at: string | null;
@@ -181,7 +187,7 @@ export class VaultStore {
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
         CREATE TABLE IF NOT EXISTS secrets (
           name TEXT PRIMARY KEY, version INTEGER NOT NULL, scope TEXT NOT NULL,
-          created_at TEXT NOT NULL, rotated_at TEXT, revoked_at TEXT, last_used_at TEXT);
+          description TEXT, rotatable INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, rotated_at TEXT, revoked_at TEXT, last_used_at TEXT);
         CREATE TABLE IF NOT EXISTS versions (
           name TEXT NOT NULL, version INTEGER NOT NULL, dek BLOB NOT NULL, value BLOB NOT NULL,
           created_at TEXT NOT NULL, PRIMARY KEY (name, version));
@@ -265,9 +271,18 @@ export class VaultStore {
   }
 
   /** A new secret. Its name must be free (a revoked name is free again). */
-  add(name: string, value: Buffer, scope: SecretScope): SecretMeta {
+  add(
+    name: string,
+    value: Buffer,
+    scope: SecretScope,
+    about: { readonly description?: string; readonly rotatable?: boolean } = {},
+  ): SecretMeta {
     checkName(name);
     const s = checkScope(scope);
+    if (about.description !== undefined && about.description.length > 500)
+      throw new KruxError("InvalidParams", "a secret's description is at most 500 characters", {
+        errors: [{ path: "/description", message: "is longer than 500 characters" }],
+      });
     checkValue(value);
     this.db.transaction(() => {
       const existing = this.row(name);
@@ -283,12 +298,22 @@ export class VaultStore {
       this.writeVersion(name, version, value);
       this.db
         .prepare(
-          `INSERT INTO secrets (name, version, scope, created_at, rotated_at, revoked_at, last_used_at)
-           VALUES (?, ?, ?, ?, NULL, NULL, NULL)
+          `INSERT INTO secrets (name, version, scope, description, rotatable, created_at,
+             rotated_at, revoked_at, last_used_at)
+           VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL)
            ON CONFLICT(name) DO UPDATE SET version = excluded.version, scope = excluded.scope,
-             created_at = excluded.created_at, rotated_at = NULL, revoked_at = NULL, last_used_at = NULL`,
+             description = excluded.description, rotatable = excluded.rotatable,
+             created_at = excluded.created_at, rotated_at = NULL, revoked_at = NULL,
+             last_used_at = NULL`,
         )
-        .run(name, version, JSON.stringify(s), this.now());
+        .run(
+          name,
+          version,
+          JSON.stringify(s),
+          about.description ?? null,
+          about.rotatable === true ? 1 : 0,
+          this.now(),
+        );
     })();
     return this.get(name);
   }
@@ -470,6 +495,8 @@ function toMeta(r: SecretRow): SecretMeta {
     name: r.name,
     version: r.version,
     scope: JSON.parse(r.scope) as SecretScope,
+    description: r.description,
+    rotatable: r.rotatable === 1,
     created_at: r.created_at,
     rotated_at: r.rotated_at,
     revoked_at: r.revoked_at,

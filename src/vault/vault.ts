@@ -2,9 +2,9 @@
 // key. Opening never throws — a missing or wrong key, or a damaged vault.db, is the vault's health
 // (failing, with the reason), so /ready says 503 and no call gets a value, while the rest of the
 // appliance still starts and reports.
-import { asKruxError, type ComponentHealth } from "../core/index.js";
+import { KruxError, asKruxError, type ComponentHealth } from "../core/index.js";
 import { loadKek, vaultHealth } from "./key.js";
-import { VaultStore } from "./store.js";
+import { VaultStore, type SecretMeta } from "./store.js";
 
 export interface VaultOptions {
   readonly file: string;
@@ -52,6 +52,23 @@ export class Vault {
     if (key.status !== "ok") return key;
     const h = this.store.health();
     return { ...h, facts: { key_source: this.opts.keySource, ...h.facts } };
+  }
+
+  /**
+   * What `agent` may see of the secrets it may use: named in the scope (or `*`), not revoked, not
+   * expired. Metadata only. Unavailable while the store is not open.
+   */
+  visibleTo(agent: string, now: Date = new Date()): SecretMeta[] {
+    if (!this.store)
+      throw new KruxError("Unavailable", "the vault is unavailable", { component: "vault" });
+    return this.store
+      .list()
+      .filter(
+        (m) =>
+          m.revoked_at === null &&
+          (m.scope.agents.includes(agent) || m.scope.agents.includes("*")) &&
+          (m.scope.expires_at === undefined || Date.parse(m.scope.expires_at) > now.getTime()),
+      );
   }
 
   close(): void {

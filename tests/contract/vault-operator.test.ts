@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
+import { RpcClient } from "../helpers/rpc-client.js";
 import { portOf, readyHostForFile } from "./harness.js";
 
 const host = readyHostForFile("vaultuser");
@@ -82,6 +83,8 @@ test("add, list, rotate and revoke through the CLI: metadata out, values never, 
       "network.http_request,git.clone",
       "--hosts",
       "api.example.com:443",
+      "--description",
+      "CI token",
       "--json",
     ],
     `${CANARY}\n`,
@@ -134,11 +137,49 @@ test("add, list, rotate and revoke through the CLI: metadata out, values never, 
   const apiText = await api.text();
   assert.equal(api.status, 200, apiText);
 
+  // The agent sees what it may use — names and metadata, no value — and nothing of the rest.
+  const other = await host.cli(
+    [
+      "vault",
+      "add",
+      "db_password",
+      "--agents",
+      "someone-else",
+      "--capabilities",
+      "process.run",
+      "--hosts",
+      "db:5432",
+    ],
+    "hunter2-not-for-you",
+  );
+  assert.equal(other.code, 0, other.stderr);
+  const listed = async (): Promise<{ name: string; [k: string]: unknown }[]> => {
+    const c = await RpcClient.connect(portOf(host.m, "gateway"), host.token);
+    try {
+      const r = await c.call("capabilities.invoke", { name: "secrets.list", inputs: {} });
+      assert.equal(r.result?.success, true, JSON.stringify(r));
+      const text = JSON.stringify(r);
+      for (const v of [CANARY, ROTATED, "hunter2-not-for-you"]) assert.ok(!text.includes(v));
+      return (r.result?.data as { secrets: { name: string }[] }).secrets;
+    } finally {
+      c.close();
+    }
+  };
+  const visible = await listed();
+  assert.deepEqual(
+    visible.map((x) => x.name),
+    ["gh"],
+  );
+  assert.equal(visible[0]?.version, 3);
+  assert.equal(visible[0]?.description, "CI token");
+  assert.deepEqual(visible[0]?.hosts, ["api.example.com:443"]);
+
   const rev = await host.cli(["vault", "revoke", "gh", "--json"]);
   assert.equal(rev.code, 0, rev.stderr);
   assert.notEqual((JSON.parse(rev.stdout) as { revoked_at: unknown }).revoked_at, null);
   const again = await host.cli(["vault", "revoke", "gh"]);
   assert.equal(again.code, 1);
+  assert.deepEqual(await listed(), [], "a revoked secret is gone from the agent's list");
 
   const q = await host.cli(["audit", "query", "--kind", "operator.action", "--json"]);
   const actions = (
