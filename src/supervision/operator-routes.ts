@@ -13,6 +13,7 @@ import {
   type Db,
   type Role,
 } from "../state/index.js";
+import { allows, errorSchema, FORBIDDEN } from "./route-support.js";
 
 export interface OperatorRouteDeps {
   readonly db: Db;
@@ -21,13 +22,7 @@ export interface OperatorRouteDeps {
   readonly publish?: (event: { type: string; [k: string]: unknown }) => void;
 }
 
-const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
-
-const error = {
-  type: "object",
-  properties: { error: { type: "string" }, message: { type: "string" } },
-  required: ["error", "message"],
-} as const;
+const error = errorSchema;
 const agent = {
   type: "object",
   properties: {
@@ -90,9 +85,9 @@ export function registerOperatorRoutes(
 ): void {
   const need = (req: FastifyRequest, role: Role): AuthenticatedUser | undefined => {
     const u = userOf(req);
-    return RANK[u.role] >= RANK[role] ? u : undefined;
+    return allows(u.role, role) ? u : undefined;
   };
-  const forbidden = { error: "forbidden", message: "your role does not allow this" };
+  const forbidden = FORBIDDEN;
 
   app.get(
     "/api/v1/agents",

@@ -12,6 +12,7 @@ import type { AuthenticatedUser, Db } from "../state/index.js";
 import { registerOperatorRoutes, type OperatorRouteDeps } from "./operator-routes.js";
 import { registerVaultRoutes, type VaultRouteDeps } from "./vault-routes.js";
 import { createUserAuthenticator } from "./users.js";
+import { errorSchema } from "./route-support.js";
 
 export interface UserApiDeps {
   readonly db: Db;
@@ -26,12 +27,6 @@ export interface UserApiDeps {
   /** Timeouts and peer-fault reporting of the listener (its name is "user_api"). */
   readonly guard?: Omit<ServerGuard, "name">;
 }
-
-const errorSchema = {
-  type: "object",
-  properties: { error: { type: "string" }, message: { type: "string" } },
-  required: ["error", "message"],
-} as const;
 
 interface RouteDoc {
   readonly method: string;

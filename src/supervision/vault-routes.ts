@@ -7,17 +7,14 @@ import type { AuditEntry } from "../audit/index.js";
 import { asKruxError } from "../core/index.js";
 import type { AuthenticatedUser, Role } from "../state/index.js";
 import type { SecretMeta, Vault } from "../vault/index.js";
+import { allows, errorSchema, FORBIDDEN } from "./route-support.js";
 
 export interface VaultRouteDeps {
   readonly vault: Vault;
   readonly record: (entry: AuditEntry) => Promise<unknown>;
 }
 
-const error = {
-  type: "object",
-  properties: { error: { type: "string" }, message: { type: "string" } },
-  required: ["error", "message"],
-} as const;
+const error = errorSchema;
 const strings = { type: "array", items: { type: "string", minLength: 1, maxLength: 255 } } as const;
 const meta = {
   type: "object",
@@ -65,8 +62,6 @@ const nameParam = {
   required: ["name"],
 } as const;
 
-const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
-
 export function registerVaultRoutes(
   app: FastifyInstance,
   deps: VaultRouteDeps,
@@ -75,8 +70,8 @@ export function registerVaultRoutes(
   /** The acting user when their role allows `role` and the store is open; otherwise the reply. */
   const gate = (req: FastifyRequest, reply: FastifyReply, role: Role) => {
     const u = userOf(req);
-    if (RANK[u.role] < RANK[role]) {
-      void reply.code(403).send({ error: "forbidden", message: "your role does not allow this" });
+    if (!allows(u.role, role)) {
+      void reply.code(403).send(FORBIDDEN);
       return undefined;
     }
     const store = deps.vault.store;

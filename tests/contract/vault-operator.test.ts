@@ -32,33 +32,19 @@ function forms(v: string): string[] {
   ];
 }
 
+const SCOPE_ARGS = [
+  "--agents",
+  "vaultuser",
+  "--capabilities",
+  "network.http_request",
+  "--hosts",
+  "api.example.com:443",
+];
+
 test("a value on the command line is refused, saying why, and nothing is added", async () => {
   for (const args of [
-    [
-      "vault",
-      "add",
-      "gh",
-      "--value",
-      CANARY,
-      "--agents",
-      "vaultuser",
-      "--capabilities",
-      "network.http_request",
-      "--hosts",
-      "api.example.com:443",
-    ],
-    [
-      "vault",
-      "add",
-      "gh",
-      CANARY,
-      "--agents",
-      "vaultuser",
-      "--capabilities",
-      "network.http_request",
-      "--hosts",
-      "api.example.com:443",
-    ],
+    ["vault", "add", "gh", "--value", CANARY, ...SCOPE_ARGS],
+    ["vault", "add", "gh", CANARY, ...SCOPE_ARGS],
     ["vault", "rotate", "gh", CANARY],
   ]) {
     const r = await host.cli(args);
