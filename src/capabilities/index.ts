@@ -1,9 +1,10 @@
 // capabilities: capability definitions (config/capabilities/<category>/<verb>.yaml, validated by
 // schema/capability.schema.json), the registry that pairs them with handlers and derives MCP tools,
 // input/output validation and secret-field discovery, and the handlers: filesystem, agent.* and
-// system.* in process; process, git and network over the ports in ./ports (launcher, egress client)
-// and secrets.list over the secrets port, which the wiring hands in. It does not decide policy, resolve secrets, sandbox, audit, open
-// sockets or speak any wire protocol, and imports no store or effect subsystem.
+// system.* in process; process, git and network over the ports in ./ports (launcher, egress
+// client), and secrets.list over the secrets port, which the wiring hands in. It does not decide
+// policy, resolve secrets, sandbox, audit, open sockets or speak any wire protocol, and imports no
+// store or effect subsystem.
 export {
   loadCapabilityDefinitions,
   defaultCapabilitiesDir,

@@ -89,7 +89,7 @@ export function registerVaultRoutes(
     if (e.code === "Unavailable")
       return reply.code(503).send({ error: "vault_unavailable", message: e.message });
     if (e.code !== "InvalidParams") throw err;
-    const missing = /no secret named/.test(e.message);
+    const missing = e.data.missing === true;
     return reply
       .code(missing ? 404 : 400)
       .send({ error: missing ? "not_found" : "invalid", message: e.message });

@@ -88,7 +88,13 @@ function unavailable(reason: "wrong_key" | "corrupt" | "exhausted", message: str
 function notFound(name: string): KruxError {
   return new KruxError("InvalidParams", `no secret named "${name}" in the vault`, {
     errors: [{ path: "/name", message: "no such secret (or it was revoked)" }],
+    missing: true,
   });
+}
+
+/** Whether a secret's scope has expired at `nowMs`. */
+export function isExpired(scope: SecretScope, nowMs: number): boolean {
+  return scope.expires_at !== undefined && Date.parse(scope.expires_at) <= nowMs;
 }
 
 function checkName(name: string): void {
@@ -187,7 +193,8 @@ export class VaultStore {
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
         CREATE TABLE IF NOT EXISTS secrets (
           name TEXT PRIMARY KEY, version INTEGER NOT NULL, scope TEXT NOT NULL,
-          description TEXT, rotatable INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, rotated_at TEXT, revoked_at TEXT, last_used_at TEXT);
+          description TEXT, rotatable INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL,
+          rotated_at TEXT, revoked_at TEXT, last_used_at TEXT);
         CREATE TABLE IF NOT EXISTS versions (
           name TEXT NOT NULL, version INTEGER NOT NULL, dek BLOB NOT NULL, value BLOB NOT NULL,
           created_at TEXT NOT NULL, PRIMARY KEY (name, version));
@@ -216,12 +223,19 @@ export class VaultStore {
       })();
       return;
     }
-    const plain = open(this.kek, canary, aad("canary", "", 0));
-    if (plain === undefined || !plain.equals(CANARY))
+    if (!this.canaryOpens())
       throw unavailable(
         "wrong_key",
         "the vault key does not open vault.db (wrong key, passphrase or KRUXOS_VAULT_KEY)",
       );
+  }
+
+  /** Whether the canary decrypts to itself under the key in use. */
+  private canaryOpens(): boolean {
+    const canary = this.meta("canary");
+    return (
+      canary !== undefined && open(this.kek, canary, aad("canary", "", 0))?.equals(CANARY) === true
+    );
   }
 
   private meta(key: string): Buffer | undefined {
@@ -253,7 +267,7 @@ export class VaultStore {
     if (wraps >= KEK_WRAP_LIMIT)
       throw unavailable(
         "exhausted",
-        `the vault key has made ${wraps} encryptions; run kruxos vault rekey before adding more`,
+        `the vault key has made ${wraps} encryptions; the store must be rekeyed before it takes more`,
       );
     const dek = randomBytes(KEY_BYTES);
     try {
@@ -367,10 +381,7 @@ export class VaultStore {
     checkName(name);
     const row = this.live(name);
     const meta = toMeta(row);
-    if (
-      meta.scope.expires_at !== undefined &&
-      Date.parse(meta.scope.expires_at) <= Date.parse(this.now())
-    )
+    if (isExpired(meta.scope, Date.parse(this.now())))
       throw new KruxError("InvalidParams", `secret "${name}" expired at ${meta.scope.expires_at}`, {
         errors: [{ path: "/name", message: "expired" }],
       });
@@ -430,9 +441,7 @@ export class VaultStore {
    */
   health(): ComponentHealth {
     try {
-      const canary = this.meta("canary");
-      const plain = canary && open(this.kek, canary, aad("canary", "", 0));
-      if (!plain?.equals(CANARY))
+      if (!this.canaryOpens())
         return {
           name: "vault",
           status: "failing",
@@ -453,7 +462,8 @@ export class VaultStore {
         ? {
             name: "vault",
             status: "degraded",
-            detail: "the vault key nears its encryption limit: run kruxos vault rekey",
+            detail:
+              "the vault key nears its encryption limit: the store must be rekeyed under a new key",
             facts,
           }
         : { name: "vault", status: "ok", facts };

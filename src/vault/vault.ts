@@ -4,7 +4,7 @@
 // appliance still starts and reports.
 import { KruxError, asKruxError, type ComponentHealth } from "../core/index.js";
 import { loadKek, vaultHealth } from "./key.js";
-import { VaultStore, type SecretMeta } from "./store.js";
+import { VaultStore, isExpired, type SecretMeta } from "./store.js";
 
 export interface VaultOptions {
   readonly file: string;
@@ -67,7 +67,7 @@ export class Vault {
         (m) =>
           m.revoked_at === null &&
           (m.scope.agents.includes(agent) || m.scope.agents.includes("*")) &&
-          (m.scope.expires_at === undefined || Date.parse(m.scope.expires_at) > now.getTime()),
+          !isExpired(m.scope, now.getTime()),
       );
   }
 
