@@ -10,10 +10,7 @@
 // several gateways or a restart in between; the result is kept for approvals.wait / check.
 import { createHash, randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import type Database from "better-sqlite3";
-import { KruxError, canonicalJson } from "../core/index.js";
-
-type Db = Database.Database;
+import { KruxError, canonicalJson, type Db } from "../core/index.js";
 
 export type ApprovalStatus =
   "pending" | "accepted" | "rejected" | "expired" | "executing" | "completed" | "failed";

@@ -2,7 +2,7 @@
 // once at creation, stored only as SHA-256, compared in constant time. Revocation is immediate.
 import { hashToken, mintToken, tokenHashMatches } from "../core/index.js";
 import { isAgentName } from "../config/index.js";
-import type { Db } from "./database.js";
+import type { Db } from "../core/index.js";
 
 const AGENT_TOKEN_RE = /^[0-9a-f]{64}$/;
 

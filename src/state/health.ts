@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import type { ComponentHealth } from "../core/index.js";
-import type { Db } from "./database.js";
+import type { Db } from "../core/index.js";
 
 /** SQLite's integrity check of the whole file: run once when a program opens the store. */
 export function integrityCheck(db: Db): string {

@@ -3,8 +3,9 @@
 // first admin) with their token hashes. It checks a presented token against what is stored; it
 // does not decide who may do what (policy and supervision do), read requests off the wire (the
 // auth gates do), or talk to the network.
-export { openDatabase } from "./database.js";
-export type { Db } from "./database.js";
+// The one SQLite opener is core's (the vault opens its store with it too); state's callers get it here.
+export { openDatabase } from "../core/index.js";
+export type { Db } from "../core/index.js";
 export { stateHealth, integrityCheck } from "./health.js";
 export {
   looksLikeAgentToken,

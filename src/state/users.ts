@@ -10,7 +10,7 @@ import {
   writeFileAtomic,
 } from "../core/index.js";
 import { secretsLayout } from "../config/index.js";
-import type { Db } from "./database.js";
+import type { Db } from "../core/index.js";
 
 export type Role = "admin" | "operator" | "viewer";
 
