@@ -37,6 +37,17 @@
       # package's tarball URL follows from its name and version, so fill it in here; importNpmLock
       # then fetches each tarball with fetchurl against the lockfile's own `integrity`. There is no
       # separate dependency hash: changing package-lock.json is the whole update step.
+      # The registry is the user's, never written here: KRUXOS_NPM_REGISTRY (for example the output
+      # of `npm config get registry`), read with --impure. Only building the app needs it.
+      npmRegistry =
+        let
+          r = builtins.getEnv "KRUXOS_NPM_REGISTRY";
+        in
+        if r == "" then
+          throw "set KRUXOS_NPM_REGISTRY to your npm registry's base URL (npm config get registry) and pass --impure: the app's dependency tarballs are fetched from it"
+        else
+          lib.removeSuffix "/" r;
+
       npmLock =
         let
           lock = lib.importJSON ./package-lock.json;
@@ -47,7 +58,7 @@
             let
               name = entry.name or (lib.last (lib.splitString "node_modules/" key));
             in
-            "https://registry.npmjs.org/${name}/-/${lib.last (lib.splitString "/" name)}-${entry.version}.tgz";
+            "${npmRegistry}/${name}/-/${lib.last (lib.splitString "/" name)}-${entry.version}.tgz";
           isRegistryEntry =
             key: entry:
             key != "" && !(entry ? resolved) && !(entry.link or false) && !(entry.inBundle or false);

@@ -630,13 +630,13 @@ test("egress is default-deny, deny beats allow across layers, *.domain matches s
     sys(`version: 1
 network:
   egress:
-    allow: ["api.github.com:443", "*.pypi.org:443"]
+    allow: ["api.github.com:443", "*.example.com:443"]
     deny: []
 `),
     org(`version: 1
 network:
   egress:
-    deny: ["evil.pypi.org:443"]
+    deny: ["evil.example.com:443"]
 agents:
   bot:
     network:
@@ -652,11 +652,11 @@ agents:
   assert.equal(q("a", "api.github.com", 443), "allow api.github.com:443@/p/system.yaml:4");
   assert.equal(q("a", "API.GitHub.com.", 443), "allow api.github.com:443@/p/system.yaml:4");
   assert.equal(q("a", "api.github.com", 80), "deny default-deny");
-  assert.equal(q("a", "files.pypi.org", 443), "allow *.pypi.org:443@/p/system.yaml:4");
-  assert.equal(q("a", "a.b.pypi.org", 443), "allow *.pypi.org:443@/p/system.yaml:4");
-  assert.equal(q("a", "pypi.org", 443), "deny default-deny");
-  assert.equal(q("a", "notpypi.org", 443), "deny default-deny");
-  assert.equal(q("a", "evil.pypi.org", 443), "deny evil.pypi.org:443@/p/org.yaml:4");
+  assert.equal(q("a", "files.example.com", 443), "allow *.example.com:443@/p/system.yaml:4");
+  assert.equal(q("a", "a.b.example.com", 443), "allow *.example.com:443@/p/system.yaml:4");
+  assert.equal(q("a", "example.com", 443), "deny default-deny");
+  assert.equal(q("a", "notexample.com", 443), "deny default-deny");
+  assert.equal(q("a", "evil.example.com", 443), "deny evil.example.com:443@/p/org.yaml:4");
   assert.equal(q("bot", "api.github.com", 443), "deny api.github.com:443@/p/org.yaml:10");
   assert.equal(q("bot", "example.com", 80), "allow example.com:80@/p/org.yaml:9");
   assert.equal(q("a", "example.com", 80), "deny default-deny");
