@@ -4,8 +4,9 @@
 // one schema loader (ajv, each schema compiled once), token minting, hashing and constant-time
 // comparison, local unix-socket IPC, the application root, how every listener is made (timeouts,
 // peer faults, WebSocket protocol errors, bounded messages in flight), the bearer-token gate with
-// its failure limiter, and the refusal sampler. It knows nothing of manifests, programs or agents,
-// and imports no other subsystem.
+// its failure limiter, the refusal sampler, and the host:port pattern grammar shared by egress rules
+// and secret scopes. It knows nothing of manifests, programs or agents, and imports no other
+// subsystem.
 export { ERROR_CATALOGUE, KruxError, asKruxError, capabilityError } from "./errors.js";
 export type { CapabilityErrorData, ErrorCode, ErrorSpec, Recovery } from "./errors.js";
 export { createLogger } from "./logger.js";
@@ -38,6 +39,8 @@ export type { SchemaOptions } from "./schemas.js";
 export { worst } from "./health.js";
 export type { ComponentHealth, HealthStatus } from "./health.js";
 export { tokenInUrl } from "./url-tokens.js";
+export { matchesHostPattern, normalHost, parseHostPattern } from "./host-pattern.js";
+export type { HostPattern } from "./host-pattern.js";
 export { constantTimeEqual, hashToken, mintToken, tokenHashMatches } from "./tokens.js";
 export { clip, setOwn } from "./bounded.js";
 export {

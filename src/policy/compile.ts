@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import type { ErrorObject } from "ajv";
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from "yaml";
-import { readSchema, schemaValidator } from "../core/index.js";
+import { parseHostPattern, readSchema, schemaValidator, type HostPattern } from "../core/index.js";
 import { AGENT_NAME } from "../config/index.js";
 import { compileCondition, ConditionError, type Test } from "./conditions.js";
 import {
@@ -43,11 +43,8 @@ export interface CompiledEntry {
   readonly notify: boolean;
 }
 
-export interface Destination {
-  readonly text: string;
-  readonly host: string; // lower case, no trailing dot; for wildcards the domain after "*."
-  readonly wildcard: boolean;
-  readonly port: number;
+/** An egress rule: the shared host:port pattern and where it is written. */
+export interface Destination extends HostPattern {
   readonly line: number;
 }
 
@@ -383,12 +380,6 @@ function compileSection(sec: RawSection, base: string[], name: string, c: Sectio
 }
 
 function parseDestination(text: string, line: number): Destination | string {
-  const colon = text.lastIndexOf(":");
-  const port = Number(text.slice(colon + 1));
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return `port out of range in "${text}"`;
-  let host = text.slice(0, colon).toLowerCase();
-  if (host.endsWith(".")) host = host.slice(0, -1);
-  const wildcard = host.startsWith("*.");
-  if (wildcard) host = host.slice(2);
-  return { text, host, wildcard, port, line };
+  const p = parseHostPattern(text);
+  return typeof p === "string" ? p : { ...p, line };
 }

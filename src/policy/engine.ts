@@ -4,7 +4,15 @@
 import { EventEmitter } from "node:events";
 import { existsSync, readdirSync, readFileSync, watch, type FSWatcher } from "node:fs";
 import path from "node:path";
-import { Counter, Gauge, Histogram, type ComponentHealth, type Registry } from "../core/index.js";
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  matchesHostPattern,
+  normalHost,
+  type ComponentHealth,
+  type Registry,
+} from "../core/index.js";
 import { compilePolicy, type CompiledPolicy } from "./compile.js";
 import type { ConditionContext } from "./conditions.js";
 import {
@@ -407,14 +415,12 @@ export class PolicyEngine extends EventEmitter<{ reload: [ReloadResult] }> {
       generation: this.gen,
     });
     if (!policy) return deny("default-deny", "", 0, "none");
-    let h = host.toLowerCase();
-    if (h.endsWith(".")) h = h.slice(0, -1);
+    const h = normalHost(host);
     const layers = this.chain(policy, agent).layers;
     const hit = (list: "allow" | "deny"): EgressDecision | undefined => {
       for (const layer of layers) {
         for (const d of layer[list]) {
-          if (d.port !== port) continue;
-          if (d.wildcard ? h.endsWith("." + d.host) : h === d.host) {
+          if (matchesHostPattern(d, h, port)) {
             return {
               allowed: list === "allow",
               rule: d.text,
