@@ -4,9 +4,10 @@
 // one schema loader (ajv, each schema compiled once), token minting, hashing and constant-time
 // comparison, local unix-socket IPC, the application root, how every listener is made (timeouts,
 // peer faults, WebSocket protocol errors, bounded messages in flight), the bearer-token gate with
-// its failure limiter, the refusal sampler, and the host:port pattern grammar shared by egress rules
-// and secret scopes. It knows nothing of manifests, programs or agents, and imports no other
-// subsystem.
+// its failure limiter, the refusal sampler, the host:port pattern grammar shared by egress rules
+// and secret scopes, and the redaction of secret values (and their encodings) from text, bytes,
+// JSON-like values and streams. It knows nothing of manifests, programs or agents, resolves no
+// secret itself (callers hand it the values), and imports no other subsystem.
 export { ERROR_CATALOGUE, KruxError, asKruxError, capabilityError } from "./errors.js";
 export type { CapabilityErrorData, ErrorCode, ErrorSpec, Recovery } from "./errors.js";
 export { createLogger } from "./logger.js";
@@ -41,6 +42,8 @@ export type { ComponentHealth, HealthStatus } from "./health.js";
 export { tokenInUrl } from "./url-tokens.js";
 export { matchesHostPattern, normalHost, parseHostPattern } from "./host-pattern.js";
 export type { HostPattern } from "./host-pattern.js";
+export { Redactor } from "./redact.js";
+export type { RedactableSecret } from "./redact.js";
 export { constantTimeEqual, hashToken, mintToken, tokenHashMatches } from "./tokens.js";
 export { clip, setOwn } from "./bounded.js";
 export {
