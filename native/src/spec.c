@@ -15,7 +15,7 @@
 #define MAX_RO_BINDS KRX_SPEC_MAX_RO_BINDS
 #define MAX_RO_OVERLAYS 4096
 #define MAX_FILES 16
-#define MAX_FILE_BYTES 65536
+#define MAX_FILE_BYTES (512 * 1024) /* the CA bundle: system roots and the interception CA */
 #define MAX_PATH_LEN 4096
 #define MAX_SUN_PATH 107
 

@@ -14,6 +14,8 @@ import { close, listen } from "./net.js";
 const INTAKE_KINDS = new Set<string>([
   "egress.connection",
   "egress.closed",
+  "vault.access",
+  "vault.denied",
   "peer.violation",
   "auth.failure",
   "refusal.summary",

@@ -18,9 +18,14 @@ import {
   type SystemHandlerDeps,
 } from "../capabilities/index.js";
 import type { AuditEntry } from "../audit/index.js";
-import { createEgressClient, mintCredential } from "../egress/index.js";
+import {
+  createEgressClient,
+  mintCredential,
+  trustBundle,
+  type CaMaterial,
+} from "../egress/index.js";
 import type { PolicyEngine } from "../policy/index.js";
-import type { Vault } from "../vault/index.js";
+import { secretDenied, type SecretResolver, type Vault } from "../vault/index.js";
 import {
   createLauncher,
   delegatedCgroup,
@@ -29,6 +34,7 @@ import {
 } from "../sandbox/index.js";
 import type { ApplianceContext } from "./context.js";
 import { egressKey, type Opened } from "./program-support.js";
+import { sandboxCaBundle, secretsPort } from "./secrets-wiring.js";
 
 export interface HandlerDeps {
   readonly ctx: ApplianceContext;
@@ -43,6 +49,9 @@ export interface HandlerDeps {
   readonly sessionInfo: (session: string) => SessionInfo;
   readonly opened: Opened;
   readonly vault: Vault;
+  readonly secrets: SecretResolver;
+  /** The interception CA, when the vault holds one. */
+  readonly interceptionCa: CaMaterial | undefined;
 }
 
 /** Register every handler; returns the process table the gateway shuts down with. */
@@ -83,6 +92,7 @@ export function registerCapabilityHandlers(d: HandlerDeps): ProcessCapabilities 
       },
       tmpMb: m.sandbox.tmp_mb,
       proxySocket: p.egressSocket,
+      ...(d.interceptionCa ? { caBundle: sandboxCaBundle(d.interceptionCa) } : {}),
       mintCredential: (who, ttl) => mintCredential(credentialKey, who, ttl),
       log,
       registry: d.registry,
@@ -137,6 +147,32 @@ export function registerCapabilityHandlers(d: HandlerDeps): ProcessCapabilities 
       egress: createEgressClient({
         proxySocket: p.egressSocket,
         mint: (who) => mintCredential(credentialKey, who, 10 * 60_000),
+        // The proxy opens up TLS toward hosts a secret may go to; its CA is trusted beside the
+        // system roots. Placeholders are checked per hop before anything is sent.
+        ...(d.interceptionCa ? { ca: trustBundle([d.interceptionCa.certPem]) } : {}),
+        placeholders: (who, host, port, names) => {
+          const r = d.secrets.refusal(names, {
+            agent: who.agent,
+            capability: who.capability,
+            host,
+            port,
+          });
+          if (!r) return;
+          record({
+            kind: "vault.denied",
+            agent: who.agent,
+            session: who.session,
+            capability: who.capability,
+            outcome: { status: "denied", error_type: "SecretDenied" },
+            detail: {
+              call: who.callId,
+              secret: r.name,
+              reason: r.reason,
+              destination: `${host}:${port}`,
+            },
+          });
+          throw secretDenied(who.capability, r);
+        },
       }),
     }),
   );
@@ -148,21 +184,7 @@ export function registerCapabilityHandlers(d: HandlerDeps): ProcessCapabilities 
     }),
   );
   capabilities.registerAll(
-    createSecretsHandlers({
-      secrets: {
-        visibleTo: (agent) =>
-          d.vault.visibleTo(agent).map((m) => ({
-            name: m.name,
-            ...(m.description !== null ? { description: m.description } : {}),
-            version: m.version,
-            created_at: m.created_at,
-            rotated_at: m.rotated_at,
-            capabilities: m.scope.capabilities,
-            hosts: m.scope.hosts,
-            rotatable: m.rotatable,
-          })),
-      },
-    }),
+    createSecretsHandlers({ secrets: secretsPort(d.vault, d.secrets, record) }),
   );
   capabilities.registerAll(
     createAgentHandlers({

@@ -8,7 +8,8 @@ import { formatProblem, openPolicyEngine } from "../policy/index.js";
 import { CapabilityRegistry, loadCapabilityDefinitions } from "../capabilities/index.js";
 import { AuditLog, type AuditEntry } from "../audit/index.js";
 import { ApprovalQueue } from "../approvals/index.js";
-import { SUBKEY_AUDIT_CHECKPOINTS, Vault, deriveSubkey } from "../vault/index.js";
+import { SUBKEY_AUDIT_CHECKPOINTS, SecretResolver, Vault, deriveSubkey } from "../vault/index.js";
+import { interceptionCa } from "./secrets-wiring.js";
 import {
   authenticateAgent,
   integrityCheck,
@@ -91,7 +92,13 @@ export function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Ru
       "audit log",
       await AuditLog.open(p.auditDir, {
         failMode: m.audit.fail_mode,
-        checkpointKey: deriveSubkey(p.secretsDir, m.vault.key_source, SUBKEY_AUDIT_CHECKPOINTS),
+        checkpointKey: deriveSubkey(
+          p.secretsDir,
+          m.vault.key_source,
+          SUBKEY_AUDIT_CHECKPOINTS,
+          process.env,
+          p.vaultDb,
+        ),
         checkpointEvery: m.audit.checkpoint_every,
         checkpointIntervalMs: m.audit.checkpoint_interval_s * 1000,
         registry,
@@ -154,6 +161,9 @@ export function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Ru
       Vault.open({ file: p.vaultDb, secretsDir: p.secretsDir, keySource: m.vault.key_source }),
       (v) => v.close(),
     );
+    const secrets = new SecretResolver(vault);
+    // Sandboxes and the network capabilities trust the interception CA.
+    const ca = interceptionCa(vault, log);
     if (!vault.store)
       log.error(
         { event: "VaultUnavailable", detail: vault.health().detail },
@@ -240,6 +250,8 @@ export function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Ru
     registerCapabilityHandlers({
       ctx,
       vault,
+      secrets,
+      interceptionCa: ca,
       log,
       registry,
       capabilities,
@@ -298,6 +310,7 @@ export function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Ru
         },
         sessions,
         log,
+        secrets,
         events: { publish: (e) => events.publish(e) },
         metrics: {
           observeCall: (capability, outcome, seconds) => {

@@ -105,5 +105,7 @@ export function egressKey(ctx: ApplianceContext): Buffer {
     ctx.paths.secretsDir,
     ctx.loaded.manifest.vault.key_source,
     SUBKEY_EGRESS_CREDENTIALS,
+    process.env,
+    ctx.paths.vaultDb,
   );
 }

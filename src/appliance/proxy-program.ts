@@ -1,7 +1,10 @@
 // The proxy program: the egress proxy on its TCP port and its unix socket. It reads the same policy
 // files as the gateway and follows their reloads itself; its audit records (connections, refusals)
 // go through the gateway's intake, the log's single writer.
-import { createProxy } from "../egress/index.js";
+import { readFileSync } from "node:fs";
+import { LeafIssuer, createProxy, type InterceptionOptions } from "../egress/index.js";
+import { SecretResolver, Vault } from "../vault/index.js";
+import { interceptionCa, proxySecrets } from "./secrets-wiring.js";
 import { openPolicyEngine } from "../policy/index.js";
 import { auditThroughGateway } from "./audit-intake.js";
 import { close, listen } from "./net.js";
@@ -28,6 +31,25 @@ export function startProxy({ ctx, log, registry }: ProgramRuntime): Promise<Runn
     policy.reload();
     if (m.policy.reload) opened.add("policy watcher", policy.watch(), (stop) => stop());
     const refusals = opened.add("refusals", intakeRefusals(ctx, log, registry), (r) => r.close());
+    // Secret placement: the proxy reads the vault itself (values never cross a socket), and
+    // opens up only tunnels toward hosts a secret's scope names for the call.
+    const vault = opened.add(
+      "vault",
+      Vault.open({ file: p.vaultDb, secretsDir: p.secretsDir, keySource: m.vault.key_source }),
+      (v) => v.close(),
+    );
+    const ca = interceptionCa(vault, log);
+    const leaves = ca ? await LeafIssuer.create(ca) : undefined;
+    const interception: InterceptionOptions | undefined = vault.store
+      ? {
+          secrets: proxySecrets(new SecretResolver(vault)),
+          leaf: async (host) => {
+            if (!leaves) throw new Error("no interception CA");
+            return leaves.leaf(host);
+          },
+          upstreamCa: m.proxy.upstream_ca_files.map((f) => readFileSync(f, "utf8")),
+        }
+      : undefined;
     const proxy = createProxy({
       log,
       registry,
@@ -35,6 +57,7 @@ export function startProxy({ ctx, log, registry }: ProgramRuntime): Promise<Runn
       credentialKey: egressKey(ctx),
       audit: auditThroughGateway(p.auditSocket),
       onFault: (f) => refusals.fault(f),
+      ...(interception ? { interception } : {}),
     });
     const tcp = opened.add("proxy TCP listener", proxy.server(), close);
     const unix = opened.add("proxy socket", proxy.server(), close);

@@ -10,7 +10,8 @@ import { chownSync, closeSync, openSync, rmSync } from "node:fs";
 import path from "node:path";
 import { KruxError, asKruxError, ensureDir, type Logger } from "../core/index.js";
 import { formatFinding } from "../config/index.js";
-import { ensureVaultKey } from "../vault/index.js";
+import { Vault, ensureVaultKey, settlePendingRekey } from "../vault/index.js";
+import { ensureInterceptionCa } from "./secrets-wiring.js";
 import { ensureFirstAdmin, openDatabase } from "../state/index.js";
 import { checkArtifacts, runtimeArtifacts } from "./artifacts.js";
 import { loadContext, type ApplianceContext } from "./context.js";
@@ -101,8 +102,19 @@ export async function stageA(opts: StageAOptions, log: Logger): Promise<StageARe
     }
 
     // 4. First boot secrets
+    if (m.vault.key_source === "file") {
+      const settled = settlePendingRekey(ctx.paths.secretsDir, ctx.paths.vaultDb);
+      if (settled !== "none")
+        log.warn(
+          { event: "VaultRekeySettled", outcome: settled },
+          settled === "finished"
+            ? "an interrupted rekey had committed: the new vault key is in place"
+            : "an interrupted rekey had not committed: the old vault key stays",
+        );
+    }
     const vaultCreated =
       m.vault.key_source === "file" ? ensureVaultKey(ctx.paths.secretsDir) : false;
+    const caCreated = await firstBootInterceptionCa(ctx, log);
     const db = openDatabase(ctx.paths.agentsDb);
     let adminCreated: string | undefined;
     try {
@@ -110,12 +122,13 @@ export async function stageA(opts: StageAOptions, log: Logger): Promise<StageARe
     } finally {
       db.close();
     }
-    const firstBoot = vaultCreated || adminCreated !== undefined;
+    const firstBoot = vaultCreated || caCreated || adminCreated !== undefined;
     if (firstBoot)
       log.info(
         {
           event: "FirstBootSecretsCreated",
           vault_key_created: vaultCreated,
+          interception_ca_created: caCreated,
           admin_token_file: adminCreated,
         },
         "first boot: secrets created (values are in files, never in logs)",
@@ -139,5 +152,29 @@ export async function stageA(opts: StageAOptions, log: Logger): Promise<StageARe
     const e = asKruxError(err);
     log.error({ event: "BootstrapFailed", code: e.code, reason: e.message }, "boot failed");
     throw e;
+  }
+}
+
+/**
+ * The interception CA, made once with the vault (its key is a vault secret). A vault that cannot be
+ * opened is its own failing health later; the boot goes on without a CA.
+ */
+async function firstBootInterceptionCa(ctx: ApplianceContext, log: Logger): Promise<boolean> {
+  const m = ctx.loaded.manifest;
+  const vault = Vault.open({
+    file: ctx.paths.vaultDb,
+    secretsDir: ctx.paths.secretsDir,
+    keySource: m.vault.key_source,
+  });
+  try {
+    return vault.store ? await ensureInterceptionCa(vault.store, m.appliance.name) : false;
+  } catch (err) {
+    log.warn(
+      { event: "InterceptionCaNotCreated", err: (err as Error).message },
+      "the interception CA could not be created",
+    );
+    return false;
+  } finally {
+    vault.close();
   }
 }

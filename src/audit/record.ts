@@ -26,6 +26,8 @@ export const AUDIT_KINDS = [
   "boot.started",
   "boot.sealed",
   "vault.access",
+  "vault.denied",
+  "vault.use",
   "vault.rotate",
   "operator.action",
   "peer.violation",

@@ -54,6 +54,7 @@ export type {
   EgressHttpResponse,
   EgressStream,
   EgressClient,
+  SecretCaller,
   SecretInfo,
   SecretsPort,
 } from "./ports/index.js";

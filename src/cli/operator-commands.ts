@@ -16,7 +16,7 @@ function homeOf(v: Values): string | undefined {
   return str(v.home) ?? process.env.KRUXOS_HOME ?? (existsSync(".kruxos") ? ".kruxos" : undefined);
 }
 
-async function context(v: Values) {
+export async function context(v: Values) {
   return (await appliance()).loadContext({ manifest: str(v.manifest), home: homeOf(v) });
 }
 
@@ -317,6 +317,8 @@ export const OPERATOR_COMMANDS: readonly Command[] = [
           ctx.paths.secretsDir,
           ctx.loaded.manifest.vault.key_source,
           SUBKEY_AUDIT_CHECKPOINTS,
+          process.env,
+          ctx.paths.vaultDb,
         );
       } catch {
         key = undefined;

@@ -3,7 +3,15 @@
 // history, `ps` and process accounting would keep them.
 import { randomBytes } from "node:crypto";
 import { type Command, UsageError, out, str } from "./command.js";
-import { api, common, fail, one, table, type Values } from "./operator-commands.js";
+import {
+  api,
+  common,
+  context as contextOf,
+  fail,
+  one,
+  table,
+  type Values,
+} from "./operator-commands.js";
 
 const NOT_ON_ARGV =
   "secret values are never taken from the command line, where shell history and ps would keep " +
@@ -170,6 +178,35 @@ export const VAULT_COMMANDS: readonly Command[] = [
       const a = await api(v, "POST", `/api/v1/vault/secrets/${encodeURIComponent(name)}/revoke`);
       if (a.status !== 200) return fail(a);
       out(v.json ? JSON.stringify(a.body) : `revoked ${String(a.body.name)}`);
+      return 0;
+    },
+  },
+  {
+    verb: "vault rekey",
+    summary:
+      "Move every secret to a new vault key at once (a crash leaves the old key or the new, never a mix).",
+    usage:
+      "kruxos vault rekey [--json] [--home DIR]   (key_source env or passphrase: the new key or passphrase on stdin)",
+    options: common,
+    run: async (v) => {
+      const ctx = await contextOf(v);
+      const source = ctx.loaded.manifest.vault.key_source;
+      const body =
+        source === "file"
+          ? {}
+          : source === "env"
+            ? { new_key: (await valueFromStdin()).trim().toLowerCase() }
+            : { new_passphrase: await valueFromStdin() };
+      const a = await api(v, "POST", "/api/v1/vault/rekey", body);
+      if (a.status !== 200) return fail(a);
+      if (v.json) out(JSON.stringify(a.body));
+      else
+        out(
+          `rekeyed: ${String(a.body.rewrapped)} data keys rewrapped, key ${String(a.body.kek_id)}` +
+            (source === "file"
+              ? ""
+              : `; restart the appliance with the new ${source === "env" ? "KRUXOS_VAULT_KEY" : "KRUXOS_VAULT_PASSPHRASE"}`),
+        );
       return 0;
     },
   },

@@ -52,7 +52,12 @@ export interface Manifest {
     readonly api_port: number;
   };
   readonly dashboard: { readonly host: string; readonly port: number };
-  readonly proxy: { readonly host: string; readonly port: number; readonly socket: string };
+  readonly proxy: {
+    readonly host: string;
+    readonly port: number;
+    readonly socket: string;
+    readonly upstream_ca_files: readonly string[];
+  };
   readonly observability: {
     readonly metrics_host: string;
     readonly metrics_port: number;

@@ -6,7 +6,13 @@ import { ensureDir } from "./fs.js";
 
 export type Db = Database.Database;
 
-export function openDatabase(file: string): Db {
+export function openDatabase(file: string, opts: { readonly readonly?: boolean } = {}): Db {
+  if (opts.readonly === true) {
+    // For a quick look into a database another program owns: it must exist, nothing is written.
+    const ro = new Database(file, { readonly: true, fileMustExist: true });
+    ro.pragma("busy_timeout = 5000");
+    return ro;
+  }
   ensureDir(path.dirname(file), 0o750);
   const db = new Database(file);
   db.pragma("journal_mode = WAL");

@@ -26,6 +26,35 @@ export interface EgressClientOptions {
   readonly mint: (who: CallIdentity) => string;
   /** Extra trusted CAs for TLS (replaces the default roots when set). */
   readonly ca?: string | Buffer | readonly (string | Buffer)[];
+  /**
+   * Checks the secret placeholders a request names against their scope for one hop's destination,
+   * before anything is sent there (throws SecretDenied). The proxy places the values.
+   */
+  readonly placeholders?: (
+    who: CallIdentity,
+    host: string,
+    port: number,
+    names: readonly string[],
+  ) => void;
+}
+
+/** `${secret:NAME}` (braces possibly percent-encoded), as the vault writes it. */
+const PLACEHOLDER = /\$(?:\{|%7[bB])secret:([A-Za-z_][A-Za-z0-9_.-]{0,63})(?:\}|%7[dD])/g;
+
+/** The secret names a request's URL, headers (and Basic credentials) and body mention. */
+function placeholderNames(url: URL, headers: Record<string, string>, body?: Uint8Array): string[] {
+  const names = new Set<string>();
+  const scan = (t: string): void => {
+    for (const m of t.matchAll(PLACEHOLDER)) names.add(m[1] as string);
+  };
+  scan(url.href);
+  for (const v of Object.values(headers)) {
+    scan(v);
+    const basic = /^\s*basic\s+([A-Za-z0-9+/]+={0,2})\s*$/i.exec(v);
+    if (basic) scan(Buffer.from(basic[1] as string, "base64").toString("utf8"));
+  }
+  if (body !== undefined) scan(Buffer.from(body).toString("utf8"));
+  return [...names];
 }
 
 const MAX_PROXY_HEAD = 16 * 1024;
@@ -105,6 +134,14 @@ function proxyError(status: number, body: Buffer, target: string): KruxError {
       return capabilityError("Timeout", detail, facts);
     case "bad_request":
       return capabilityError("InvalidTarget", detail, facts);
+    case "secret_out_of_scope":
+      return capabilityError("SecretDenied", detail, {
+        ...facts,
+        ...(typeof j.secret === "string" ? { secret: j.secret } : {}),
+        ...(typeof j.reason === "string" ? { reason: j.reason } : {}),
+      });
+    case "upstream_tls_error":
+      return capabilityError("TlsError", detail, facts);
     default:
       return capabilityError("NetworkError", detail, { ...facts, status });
   }
@@ -224,6 +261,15 @@ export function createEgressClient(opts: EgressClientOptions): EgressClient {
   ): Promise<Exchange> {
     let socket: net.Socket;
     let path: string;
+    // Every hop is checked, so a redirect cannot carry a placeholder to a host outside its scope.
+    const names = placeholderNames(url, headers, body);
+    if (names.length > 0 && opts.placeholders)
+      opts.placeholders(
+        who,
+        bare(url.hostname),
+        Number(url.port || (url.protocol === "http:" ? 80 : 443)),
+        names,
+      );
     const h: Record<string, string> = {};
     for (const [k, v] of Object.entries(headers)) if (!OWNED_HEADERS.has(k.toLowerCase())) h[k] = v;
     h.host = url.host;
@@ -257,7 +303,8 @@ export function createEgressClient(opts: EgressClientOptions): EgressClient {
       );
       r.end(body === undefined ? undefined : Buffer.from(body));
     });
-    if (url.protocol === "http:" && res.headers["x-kruxos-proxy-error"] !== undefined) {
+    // The proxy answers itself for http:// and, inside an opened-up tunnel, for https:// too.
+    if (res.headers["x-kruxos-proxy-error"] !== undefined) {
       const b = await readAll(res, MAX_PROXY_BODY);
       socket.destroy();
       throw proxyError(res.statusCode ?? 0, b, authorityOf(url));

@@ -10,13 +10,15 @@ import {
   Counter,
   Gauge,
   Histogram,
+  Redactor,
   createHttpServer,
-  setOwn,
   type Logger,
   type PeerFault,
   type Registry,
 } from "../core/index.js";
 import type { EgressDecision } from "../policy/index.js";
+import type { CallIdentity } from "../capabilities/index.js";
+import type { SecretRefusal } from "../vault/index.js";
 import { classify, parseHost, parseIp, policyHost, type IpAddress } from "./addresses.js";
 import {
   admit,
@@ -38,6 +40,20 @@ import {
   type ResolveRecords,
 } from "./resolvers.js";
 import { parseAbsoluteUrl, parseAuthority, type Parsed, type Target } from "./targets.js";
+import { endToEndHeaders } from "./headers.js";
+import {
+  auditPlacement,
+  boundedBody,
+  createInterceptor,
+  mentionsSecrets,
+  outOfScope,
+  placeSecrets,
+  relayRedacted,
+  type InterceptionOptions,
+  type VaultAuditEntry,
+} from "./intercept.js";
+
+export { endToEndHeaders };
 
 export interface ProxyDeps {
   readonly log: Logger;
@@ -49,7 +65,12 @@ export interface ProxyDeps {
    * Appends to the audit log; resolves once appended (and, when `durable`, synced). The proxy waits
    * for the connect record (durable) before dialling and refuses when it fails.
    */
-  readonly audit: (entry: EgressAuditEntry, durable: boolean) => Promise<void>;
+  readonly audit: (entry: EgressAuditEntry | VaultAuditEntry, durable: boolean) => Promise<void>;
+  /**
+   * Secret placement (SPEC §9): without it, placeholders are never replaced and a plain http://
+   * request holding one is refused.
+   */
+  readonly interception?: InterceptionOptions;
   /** Name → addresses, once per connection. Default: the system resolver (getaddrinfo). */
   readonly resolve?: Resolve;
   /** Other record types for /v1/resolve. Default: the system's DNS servers. */
@@ -92,6 +113,7 @@ interface Ctx {
   readonly idleTimeoutMs: number;
   readonly maxConnections: number;
   readonly now: () => number;
+  readonly interceptor: ReturnType<typeof createInterceptor> | undefined;
   active: number;
 }
 
@@ -146,8 +168,23 @@ export function createProxy(deps: ProxyDeps): EgressProxy {
     idleTimeoutMs: deps.idleTimeoutMs ?? 300_000,
     maxConnections: deps.maxConnections ?? 1024,
     now: deps.now ?? Date.now,
+    interceptor: undefined,
     active: 0,
   };
+  if (deps.interception) {
+    const interception = deps.interception;
+    Object.assign(ctx, {
+      interceptor: createInterceptor({
+        log: deps.log,
+        registry: deps.registry,
+        opts: interception,
+        connectTimeoutMs: ctx.connectTimeoutMs,
+        idleTimeoutMs: ctx.idleTimeoutMs,
+        audit: (entry, durable) => audit(ctx, entry, durable),
+        reply: (res, status, body) => forwardReply(res).send(status, body),
+      }),
+    });
+  }
   return { server: () => proxyServer(ctx), active: () => ctx.active };
 }
 
@@ -219,7 +256,11 @@ function denialHeaders(d: Denial): Record<string, string> {
 // Audit
 
 /** Append a record; false (logged and counted) when the log cannot take it. */
-async function audit(ctx: Ctx, entry: EgressAuditEntry, durable = false): Promise<boolean> {
+async function audit(
+  ctx: Ctx,
+  entry: EgressAuditEntry | VaultAuditEntry,
+  durable = false,
+): Promise<boolean> {
   try {
     await ctx.deps.audit(entry, durable);
     return true;
@@ -230,7 +271,7 @@ async function audit(ctx: Ctx, entry: EgressAuditEntry, durable = false): Promis
         event: "EgressAuditFailed",
         kind: entry.kind,
         agent: entry.agent,
-        target: entry.detail.target,
+        target: "target" in entry.detail ? entry.detail.target : entry.detail.destination,
         err: (err as Error).message,
       },
       "egress audit record could not be written",
@@ -391,6 +432,7 @@ async function refuseAdmission(
 }
 
 interface Opened {
+  readonly target: Target;
   readonly socket: net.Socket;
   readonly address: IpAddress;
   readonly attempt: Attempt;
@@ -503,7 +545,7 @@ async function open(
       },
       "egress connected",
     );
-    return { socket, address, attempt, decision: ad.decision, started };
+    return { target: parsed, socket, address, attempt, decision: ad.decision, started };
   } catch (err) {
     const e = err instanceof DialError ? err : new DialError(String(err), "EIO", false, undefined);
     ctx.m.dialFailures.inc({ reason: e.timedOut ? "timeout" : e.code.toLowerCase() });
@@ -575,6 +617,40 @@ async function tunnel(ctx: Ctx, req: http.IncomingMessage, client: net.Socket, h
     client.write(
       `HTTP/1.1 200 Connection Established\r\nx-kruxos-address: ${o.address.text}\r\n\r\n`,
     );
+    const who = o.attempt.who;
+    const host = o.target.policyHost;
+    if (ctx.interceptor && who && ctx.deps.interception?.secrets.covers(who, host, o.target.port)) {
+      // Some secret may go to this host for this call: the tunnel is opened up (TLS terminated
+      // with the interception CA) so its placeholders can be placed and its answers redacted.
+      const session = {
+        who,
+        host,
+        port: o.target.port,
+        address: o.address,
+        first: o.socket as net.Socket | undefined,
+        bytesIn: 0,
+        bytesOut: 0,
+      };
+      let error: string | undefined;
+      try {
+        await ctx.interceptor.adopt(client, head, session);
+      } catch (err) {
+        error = "InterceptFailed";
+        ctx.deps.log.info(
+          {
+            event: "EgressInterceptFailed",
+            agent: who.agent,
+            target: o.target.text,
+            err: (err as Error).message,
+          },
+          "intercepted tunnel failed",
+        );
+        client.destroy();
+      }
+      session.first?.destroy();
+      await closeRecord(ctx, o, session.bytesIn, session.bytesOut, error);
+      return;
+    }
     if (head.length > 0) o.socket.write(head);
     const { bytesIn, bytesOut } = await splice(client, o.socket, ctx.idleTimeoutMs);
     await closeRecord(ctx, o, bytesIn, bytesOut);
@@ -585,39 +661,6 @@ async function tunnel(ctx: Ctx, req: http.IncomingMessage, client: net.Socket, h
 
 // ---------------------------------------------------------------------------------------------
 // Forward (absolute-form http://)
-
-/** Connection-level headers that describe one hop, never the end-to-end message. */
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
-
-/** Headers for the next hop: hop-by-hop, Proxy-* and X-Kruxos-* go; the rest pass as sent. */
-export function endToEndHeaders(rawHeaders: readonly string[]): Record<string, string | string[]> {
-  const named = new Set<string>();
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2)
-    if ((rawHeaders[i] as string).toLowerCase() === "connection")
-      for (const t of (rawHeaders[i + 1] as string).split(",")) named.add(t.trim().toLowerCase());
-  const out: Record<string, string | string[]> = {};
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = (rawHeaders[i] as string).toLowerCase();
-    const value = rawHeaders[i + 1] as string;
-    if (HOP_BY_HOP.has(name) || named.has(name)) continue;
-    if (name.startsWith("proxy-") || name.startsWith("x-kruxos-")) continue;
-    const prev = Object.hasOwn(out, name) ? out[name] : undefined;
-    setOwn(
-      out,
-      name,
-      prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value],
-    );
-  }
-  return out;
-}
 
 async function forward(ctx: Ctx, req: http.IncomingMessage, res: http.ServerResponse) {
   const gone = new AbortController();
@@ -653,22 +696,62 @@ async function forward(ctx: Ctx, req: http.IncomingMessage, res: http.ServerResp
     upstream.destroy();
     res.destroy();
   });
-  const headers = endToEndHeaders(req.rawHeaders);
+  let headers = endToEndHeaders(req.rawHeaders);
   headers.host = u.host;
   headers.connection = "close";
+  let path = `${u.pathname}${u.search}`;
+  let body: Buffer | undefined;
+  let rest: Buffer[] | undefined;
+  let redactor: Redactor = Redactor.EMPTY;
+  const who = o.attempt.who as CallIdentity;
+  const secrets = ctx.deps.interception?.secrets;
+  const { policyHost: host, port } = o.target;
+  if (mentionsSecrets(path, headers) || secrets?.covers(who, host, port) === true) {
+    // Placeholders are placed here, for this destination only, or the request is refused before
+    // a byte of it reaches the upstream.
+    ({ body, rest } = await boundedBody(req));
+    const placed = secrets
+      ? placeSecrets(secrets, who, host, port, path, headers, body)
+      : {
+          name: "?",
+          reason: "not_available" as const,
+          message: "secrets cannot be placed: the proxy has no vault",
+        };
+    const recorded = await auditPlacement(
+      { audit: (e, durable) => audit(ctx, e, durable) },
+      who,
+      o.target.text,
+      placed,
+    );
+    if (!recorded || "reason" in placed) {
+      upstream.destroy();
+      if (!recorded)
+        reply.send(503, {
+          error: "audit_unavailable",
+          detail: "the audit log cannot record this use of a secret, so the request is not sent",
+        });
+      else reply.send(403, outOfScope(placed as SecretRefusal, o.target.text));
+      await finished;
+      await closeRecord(ctx, o, 0, 0, "SecretDenied");
+      track(ctx, -1);
+      return;
+    }
+    ({ path, headers, body } = placed);
+    headers["accept-encoding"] = "identity";
+    if (body !== undefined) {
+      delete headers["transfer-encoding"];
+      headers["content-length"] = String(body.length);
+    }
+    if (secrets) redactor = secrets.redactor(who, host, port);
+  }
   const out = http.request({
     createConnection: () => upstream,
     method: req.method ?? "GET",
-    path: `${u.pathname}${u.search}`,
+    path,
     headers,
     setHost: false,
   });
-  out.on("response", (ur) => {
-    const h = endToEndHeaders(ur.rawHeaders);
-    res.writeHead(ur.statusCode ?? 502, h);
-    ur.pipe(res);
-    ur.on("error", () => res.destroy());
-  });
+  out.on("response", (ur) => relayRedacted(ur, res, redactor));
   out.on("error", (err) => {
     failure ??= "NetworkError";
     if (!res.headersSent)
@@ -677,7 +760,11 @@ async function forward(ctx: Ctx, req: http.IncomingMessage, res: http.ServerResp
     upstream.destroy();
   });
   req.on("error", () => out.destroy());
-  req.pipe(out);
+  if (rest !== undefined) {
+    for (const c of rest) out.write(c);
+    req.pipe(out);
+  } else if (body !== undefined || req.readableEnded) out.end(body);
+  else req.pipe(out);
   try {
     await finished;
     await closeRecord(ctx, o, upstream.bytesRead, upstream.bytesWritten, failure);

@@ -20,6 +20,14 @@ import type {
 import type { Decision, PolicyEngine, Tier } from "../policy/index.js";
 import { inputsDigest, type Approval, type ApprovalQueue } from "../approvals/index.js";
 import type { AuditEntry, AuditLog } from "../audit/index.js";
+import {
+  malformedPlaceholder,
+  mentionsPlaceholder,
+  placeholderNames,
+  secretDenied,
+  type SecretResolver,
+} from "../vault/index.js";
+import { secretValues } from "../capabilities/index.js";
 import { invalidParams } from "./jsonrpc.js";
 import { AgentCallLimiter, type CallLimits } from "./limits.js";
 import type {
@@ -55,6 +63,23 @@ export interface GatewayPipelineDeps {
   readonly metrics?: {
     readonly observeCall: (capability: string, outcome: string, seconds: number) => void;
   };
+  /**
+   * The vault's resolver: placeholders are checked against their secrets' scope before a call
+   * runs, and every value that could have been placed is redacted from what the call returns.
+   */
+  readonly secrets?: Pick<SecretResolver, "refusal" | "redactor">;
+}
+
+/** Every string in `v` with its JSON pointer (keys too, as the pointer of their own value). */
+function* strings(v: unknown, at = ""): Generator<[string, string]> {
+  if (typeof v === "string") yield [at, v];
+  else if (Array.isArray(v)) for (const [i, x] of v.entries()) yield* strings(x, `${at}/${i}`);
+  else if (v !== null && typeof v === "object")
+    for (const [k, x] of Object.entries(v)) {
+      const p = `${at}/${k.replaceAll("~", "~0").replaceAll("/", "~1")}`;
+      yield [p, k];
+      yield* strings(x, p);
+    }
 }
 
 function decisionOf(d: Decision): NonNullable<AuditEntry["decision"]> {
@@ -283,6 +308,7 @@ export class GatewayPipeline implements Pipeline {
         `invalid inputs for ${name}`,
         checked.errors.map((e) => ({ path: `/inputs${e.path}`, message: e.message })),
       );
+    this.checkPlaceholders(name, checked.inputs);
     const digest = inputsDigest(checked.inputs);
     const decision = this.d.policy.evaluate({
       agent: agent.name,
@@ -380,6 +406,42 @@ export class GatewayPipeline implements Pipeline {
     return this.execute(agent, def, checked.inputs, digest, decision, opts);
   }
 
+  /**
+   * Placeholders only where the capability definition marks a field secret-capable, and only
+   * well-formed: a placeholder smuggled into a path, a command's name or a file's content, or a
+   * near-miss that would go out literally, is refused as invalid input before policy sees it.
+   */
+  private checkPlaceholders(name: string, inputs: unknown): void {
+    const marked = new Set(
+      secretValues(inputs, this.d.registry.secretFields(name)).map((f) => f.path),
+    );
+    for (const [at, text] of strings(inputs)) {
+      if (!mentionsPlaceholder(text)) continue;
+      if (!marked.has(at))
+        throw invalidParams(`a \${secret:…} placeholder in a field that cannot carry one`, [
+          {
+            path: `/inputs${at}`,
+            message: `${name} accepts secret placeholders only in the fields its definition marks x-kruxos-secret`,
+          },
+        ]);
+      if (malformedPlaceholder(text))
+        throw invalidParams("a malformed secret placeholder", [
+          {
+            path: `/inputs${at}`,
+            message: "write a placeholder exactly as ${secret:NAME} (NAME: letters, digits, _ . -)",
+          },
+        ]);
+    }
+  }
+
+  /** The secrets named by placeholders in `inputs` (their fields were checked at invoke). */
+  private secretNames(name: string, inputs: unknown): string[] {
+    const names = new Set<string>();
+    for (const f of secretValues(inputs, this.d.registry.secretFields(name)))
+      for (const n of placeholderNames(f.value)) names.add(n);
+    return [...names];
+  }
+
   private async execute(
     agent: AgentIdentity,
     def: CapabilityDefinition,
@@ -427,10 +489,44 @@ export class GatewayPipeline implements Pipeline {
     };
     let data: unknown;
     let failure: KruxError | undefined;
-    try {
-      data = await Promise.race([handler(inputs, ctx), stopped(def, deadline, client)]);
-    } catch (err) {
-      failure = asKruxError(err);
+    // Checked now, after policy and any approval: the scope in force when the call runs decides.
+    // The destination is checked again where the value is placed (the egress proxy).
+    const refused = this.d.secrets?.refusal(this.secretNames(def.name, inputs), {
+      agent: agent.name,
+      capability: def.name,
+    });
+    if (refused) {
+      await this.record({
+        ...common,
+        kind: "vault.denied",
+        outcome: { status: "denied", error_type: "SecretDenied" },
+        detail: {
+          ...common.detail,
+          call: ctx.callId,
+          secret: refused.name,
+          reason: refused.reason,
+          destination: null,
+        },
+      });
+      failure = secretDenied(def.name, refused);
+    } else {
+      try {
+        data = await Promise.race([handler(inputs, ctx), stopped(def, deadline, client)]);
+      } catch (err) {
+        failure = asKruxError(err);
+      }
+    }
+    // Whatever came back, no value that could have been placed for this agent and capability
+    // leaves in it (results, error messages and their data).
+    const redactor = this.d.secrets?.redactor({ agent: agent.name, capability: def.name });
+    if (redactor && !redactor.empty) {
+      data = redactor.value(data);
+      if (failure)
+        failure = new KruxError(
+          failure.code,
+          redactor.text(failure.message),
+          redactor.value(failure.data),
+        );
     }
     // A client that went away gets no answer, but the record says the call was cancelled.
     if (client?.aborted && !deadline.aborted)

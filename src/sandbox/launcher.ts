@@ -27,6 +27,8 @@ import {
   baseEnvironment,
   etcFiles,
   proxyEnvironment,
+  caBundleEnvironment,
+  SANDBOX_CA_BUNDLE,
   reservedEnvName,
   validateSpec,
   type SandboxSpec,
@@ -56,6 +58,12 @@ export interface LauncherOptions {
   readonly tmpMb: number;
   /** The egress proxy's unix socket, the only destination of a granted sandbox's relay. */
   readonly proxySocket: string;
+  /**
+   * The CA bundle (PEM: the system roots and the interception CA) a granted sandbox trusts:
+   * written into its /etc and named by SSL_CERT_FILE and friends, so TLS toward intercepted hosts
+   * verifies.
+   */
+  readonly caBundle?: string;
   /** Mint the per-call proxy credential (valid for ttlMs). */
   readonly mintCredential: (who: CallIdentity, ttlMs: number) => string;
   readonly log: Logger;
@@ -127,6 +135,7 @@ export function createLauncher(o: LauncherOptions): SandboxLauncher {
     }
     if (req.network) {
       env.push(...proxyEnvironment(o.mintCredential(who, limits.wall_ms + 60_000)));
+      if (o.caBundle !== undefined) env.push(...caBundleEnvironment(SANDBOX_CA_BUNDLE));
     }
     const scan = await scanMandatoryDeny(o.workspaceRoot, bounds);
     if (scan.partial) {
@@ -155,7 +164,13 @@ export function createLauncher(o: LauncherOptions): SandboxLauncher {
         workspace: o.workspaceRoot,
         ro_binds: RO_BINDS,
         ro_overlays: scan.paths.map((p) => `${AGENT_WORKSPACE}/${p}`),
-        files: etcFiles(o.uid, o.uid, hostname),
+        files:
+          req.network && o.caBundle !== undefined
+            ? [
+                ...etcFiles(o.uid, o.uid, hostname),
+                { path: SANDBOX_CA_BUNDLE, content: o.caBundle },
+              ]
+            : etcFiles(o.uid, o.uid, hostname),
         tmp_mb: o.tmpMb,
       },
       network: req.network ? { relay_port: RELAY_PORT, proxy_socket: o.proxySocket } : null,

@@ -61,11 +61,29 @@ export function baseEnvironment(cwd: string, who: { agent: string; callId: strin
   ];
 }
 
-/** Variables an agent's env may not set: the proxy route and the appliance's own names. */
+/** The variables that point TLS clients at a CA bundle (OpenSSL, curl, git, Python, Node). */
+export const CA_BUNDLE_VARIABLES = [
+  "SSL_CERT_FILE",
+  "CURL_CA_BUNDLE",
+  "GIT_SSL_CAINFO",
+  "REQUESTS_CA_BUNDLE",
+  "NODE_EXTRA_CA_CERTS",
+] as const;
+
+/** Where a granted sandbox finds the CA bundle it trusts. */
+export const SANDBOX_CA_BUNDLE = "/etc/kruxos-ca-bundle.pem";
+
+/** The sandbox trusts `bundle` (the system roots and the appliance's interception CA). */
+export function caBundleEnvironment(bundle: string): string[] {
+  return CA_BUNDLE_VARIABLES.map((v) => `${v}=${bundle}`);
+}
+
+/** Variables an agent's env may not set: the proxy route, the CA bundle, the appliance's names. */
 export function reservedEnvName(name: string): boolean {
   const n = name.toUpperCase();
   return (
     n.startsWith("KRUXOS_") ||
+    (CA_BUNDLE_VARIABLES as readonly string[]).includes(n) ||
     n === "HTTP_PROXY" ||
     n === "HTTPS_PROXY" ||
     n === "ALL_PROXY" ||

@@ -225,4 +225,66 @@ export function registerVaultRoutes(
       return m;
     },
   );
+
+  app.post<{ Body: { new_key?: string; new_passphrase?: string } }>(
+    "/api/v1/vault/rekey",
+    {
+      schema: {
+        body: {
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            new_key: {
+              type: "string",
+              pattern: "^[0-9a-f]{64}$",
+              description: "key_source env: the new key (64 hex characters).",
+            },
+            new_passphrase: {
+              type: "string",
+              minLength: 12,
+              maxLength: 1024,
+              description: "key_source passphrase: the new passphrase.",
+            },
+          },
+        },
+        response: {
+          200: {
+            type: "object",
+            properties: {
+              rewrapped: { type: "integer" },
+              key_source: { type: "string" },
+              kek_id: { type: "string" },
+            },
+            required: ["rewrapped", "key_source", "kek_id"],
+          },
+          400: error,
+          403: error,
+          503: error,
+        },
+      },
+    },
+    async (req, reply) => {
+      const g = gate(req, reply, "admin");
+      if (!g) return reply;
+      let r: { rewrapped: number };
+      try {
+        r = deps.vault.rekey({
+          ...(req.body?.new_key !== undefined ? { key: Buffer.from(req.body.new_key, "hex") } : {}),
+          ...(req.body?.new_passphrase !== undefined
+            ? { passphrase: req.body.new_passphrase }
+            : {}),
+        });
+      } catch (err) {
+        return refused(reply, err);
+      }
+      const h = deps.vault.health();
+      const kekId = String(h.facts?.kek_id ?? "");
+      await deps.record({
+        kind: "operator.action",
+        actor: g.user.name,
+        detail: { action: "vault.rekey", rewrapped: r.rewrapped, kek_id: kekId },
+      });
+      return { rewrapped: r.rewrapped, key_source: deps.vault.keySource, kek_id: kekId };
+    },
+  );
 }

@@ -2,9 +2,10 @@
 // bytes in the secrets folder, mode 0600, never logged; or taken from KRUXOS_VAULT_KEY, or derived
 // from a passphrase. Other subsystems get purpose-bound subkeys of it, never the key.
 import { createHmac, randomBytes, scryptSync } from "node:crypto";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { ensureDir, writeFileAtomic, type ComponentHealth } from "../core/index.js";
 import { secretsLayout } from "../config/index.js";
+import { VaultStore } from "./store.js";
 
 export function vaultKeyFile(secretsDir: string): string {
   return secretsLayout(secretsDir).vaultKeyFile;
@@ -75,13 +76,65 @@ export function deriveSubkey(
   keySource: "file" | "env" | "passphrase",
   purpose: SubkeyPurpose,
   env: NodeJS.ProcessEnv = process.env,
+  vaultDb?: string,
 ): Buffer {
   const kek = loadKek(secretsDir, keySource, env);
+  // The store's subkey root survives rekeys; before a store exists the root is the KEK itself
+  // (which is also what a new store's root starts as), so subkeys never change under a rekey.
+  const root = (vaultDb !== undefined ? VaultStore.subkeyRoot(vaultDb, kek) : undefined) ?? kek;
   try {
-    return createHmac("sha256", kek).update(purpose, "utf8").digest();
+    return createHmac("sha256", root).update(purpose, "utf8").digest();
   } finally {
     kek.fill(0);
+    root.fill(0);
   }
+}
+
+/** The file holding a new key while a rekey is under way (file key source). */
+export function pendingKeyFile(secretsDir: string): string {
+  return `${vaultKeyFile(secretsDir)}.next`;
+}
+
+/**
+ * Finish or undo an interrupted rekey (file key source): the key that opens vault.db's canary is
+ * the key. Called before anything reads the key. Returns what it did.
+ */
+export function settlePendingRekey(
+  secretsDir: string,
+  vaultDb: string,
+): "none" | "finished" | "undone" {
+  const next = pendingKeyFile(secretsDir);
+  if (!existsSync(next)) return "none";
+  const nextKek = Buffer.from(readFileSync(next, "utf8").trim(), "hex");
+  try {
+    if (nextKek.length === 32 && VaultStore.opensWith(vaultDb, nextKek)) {
+      renameSync(next, vaultKeyFile(secretsDir));
+      return "finished";
+    }
+    rmSync(next, { force: true });
+    return "undone";
+  } finally {
+    nextKek.fill(0);
+  }
+}
+
+/** scrypt's cost in passphrase mode: OWASP's minimum (N=2^17, r=8, p=1; 128 MiB), 256-bit output. */
+export const SCRYPT_PARAMS = { N: 2 ** 17, r: 8, p: 1 } as const;
+
+/** The KEK a passphrase gives with this appliance's salt (created at first use). */
+export function kekFromPassphrase(secretsDir: string, passphrase: string): Buffer {
+  const saltFile = secretsLayout(secretsDir).vaultSaltFile;
+  ensureDir(secretsDir, 0o700);
+  if (!existsSync(saltFile))
+    writeFileAtomic(saltFile, randomBytes(16).toString("hex") + "\n", 0o600);
+  const salt = Buffer.from(readFileSync(saltFile, "utf8").trim(), "hex");
+  return scryptSync(passphrase, salt, 32, { ...SCRYPT_PARAMS, maxmem: 256 * 1024 * 1024 });
+}
+
+/** The salt of passphrase mode, hex, when there is one. */
+export function passphraseSalt(secretsDir: string): string | undefined {
+  const saltFile = secretsLayout(secretsDir).vaultSaltFile;
+  return existsSync(saltFile) ? readFileSync(saltFile, "utf8").trim() : undefined;
 }
 
 /**
@@ -95,18 +148,9 @@ export function loadKek(
 ): Buffer {
   let kek: Buffer;
   if (keySource === "env") kek = Buffer.from(env.KRUXOS_VAULT_KEY ?? "", "hex");
-  else if (keySource === "passphrase") {
-    const saltFile = secretsLayout(secretsDir).vaultSaltFile;
-    if (!existsSync(saltFile))
-      writeFileAtomic(saltFile, randomBytes(16).toString("hex") + "\n", 0o600);
-    const salt = Buffer.from(readFileSync(saltFile, "utf8").trim(), "hex");
-    kek = scryptSync(env.KRUXOS_VAULT_PASSPHRASE ?? "", salt, 32, {
-      N: 2 ** 17,
-      r: 8,
-      p: 1,
-      maxmem: 256 * 1024 * 1024,
-    });
-  } else kek = Buffer.from(readFileSync(vaultKeyFile(secretsDir), "utf8").trim(), "hex");
+  else if (keySource === "passphrase")
+    kek = kekFromPassphrase(secretsDir, env.KRUXOS_VAULT_PASSPHRASE ?? "");
+  else kek = Buffer.from(readFileSync(vaultKeyFile(secretsDir), "utf8").trim(), "hex");
   if (kek.length !== 32) throw new Error("the vault key-encryption key is not 256 bits");
   return kek;
 }

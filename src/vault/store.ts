@@ -12,7 +12,13 @@
 // at KEK_WRAP_WARN and new wraps are refused at KEK_WRAP_LIMIT (2^30, far below GCM's 2^32 bound
 // for random nonces) until `rekey` moves the store to a new KEK, which starts a new count.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
-import { KruxError, openDatabase, type ComponentHealth, type Db } from "../core/index.js";
+import {
+  KruxError,
+  openDatabase,
+  parseHostPattern,
+  type ComponentHealth,
+  type Db,
+} from "../core/index.js";
 
 const FORMAT = "kruxos-vault/v1";
 const NONCE_BYTES = 12;
@@ -22,6 +28,10 @@ const CANARY = Buffer.from("kruxos vault canary v1");
 
 export const KEK_WRAP_LIMIT = 2 ** 30;
 export const KEK_WRAP_WARN = 2 ** 29;
+const LAST_USED_GRANULARITY_MS = 60_000;
+
+/** The prefix of the appliance's own secrets (the interception CA's key): no agent scope names them. */
+export const APPLIANCE_PREFIX = "kruxos.";
 
 /** A secret's name: what `${secret:NAME}` names. */
 export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
@@ -50,7 +60,7 @@ export interface SecretMeta {
   readonly last_used_at: string | null;
 }
 
-type Purpose = "value" | "dek" | "canary";
+type Purpose = "value" | "dek" | "canary" | "subkey-root";
 
 function aad(purpose: Purpose, name: string, version: number): Buffer {
   return Buffer.from(`${FORMAT}\0${purpose}\0${name}\0${version}`, "utf8");
@@ -128,6 +138,27 @@ function checkScope(scope: SecretScope): SecretScope {
       });
     return [...new Set(v as string[])].sort();
   };
+  for (const [i, h] of list("hosts").entries()) {
+    const p = parseHostPattern(h);
+    if (typeof p === "string")
+      throw new KruxError("InvalidParams", `scope.hosts: ${p}`, {
+        errors: [{ path: `/scope/hosts/${i}`, message: "must be host:port or *.domain:port" }],
+      });
+  }
+  for (const [i, c] of list("capabilities").entries())
+    if (!/^(\*|[a-z][a-z0-9_]*\.(\*|[a-z][a-z0-9_]*))$/.test(c))
+      throw new KruxError(
+        "InvalidParams",
+        `scope.capabilities: "${c.slice(0, 80)}" is not a capability`,
+        {
+          errors: [
+            {
+              path: `/scope/capabilities/${i}`,
+              message: "must be a capability name (network.http_request), category.* or *",
+            },
+          ],
+        },
+      );
   const out: SecretScope = {
     agents: list("agents"),
     capabilities: list("capabilities"),
@@ -174,6 +205,10 @@ export interface VaultStoreOptions {
 }
 
 export class VaultStore {
+  /** When each secret's last_used_at was last written, by name (ms). */
+  private readonly touched = new Map<string, number>();
+  private writes = 0;
+
   private constructor(
     private readonly db: Db,
     private kek: Buffer,
@@ -221,13 +256,70 @@ export class VaultStore {
         this.setMeta("kek_wraps", Buffer.from("1"));
         this.setMeta("kek_id", Buffer.from(keyFingerprint(this.kek)));
       })();
-      return;
-    }
-    if (!this.canaryOpens())
+    } else if (!this.canaryOpens())
       throw unavailable(
         "wrong_key",
         "the vault key does not open vault.db (wrong key, passphrase or KRUXOS_VAULT_KEY)",
       );
+    // The subkey root outlives rekeys: it starts as the first KEK's bytes (so subkeys derived
+    // before it existed stay the same) and is rewrapped, never changed, when the KEK changes.
+    if (this.meta("subkey_root") === undefined)
+      this.db.transaction(() => {
+        this.setMeta("subkey_root", seal(this.kek, this.kek, aad("subkey-root", "", 0)));
+        this.setMeta("kek_wraps", Buffer.from(String(this.kekWraps() + 1)));
+      })();
+  }
+
+  /**
+   * The root of the purpose-bound subkeys (audit checkpoints, egress credentials), from a store
+   * file under `kek`; undefined when the file or its root does not exist or does not open.
+   */
+  static subkeyRoot(file: string, kek: Buffer): Buffer | undefined {
+    let db: Db | undefined;
+    try {
+      db = openDatabase(file, { readonly: true });
+      const row = db.prepare("SELECT value FROM meta WHERE key = 'subkey_root'").get() as
+        { value: Buffer } | undefined;
+      return row ? open(kek, row.value, aad("subkey-root", "", 0)) : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      db?.close();
+    }
+  }
+
+  /** Whether `kek` opens the canary of the store file (read-only look; false when it cannot). */
+  static opensWith(file: string, kek: Buffer): boolean {
+    let db: Db | undefined;
+    try {
+      db = openDatabase(file, { readonly: true });
+      const row = db.prepare("SELECT value FROM meta WHERE key = 'canary'").get() as
+        { value: Buffer } | undefined;
+      return (
+        row !== undefined && open(kek, row.value, aad("canary", "", 0))?.equals(CANARY) === true
+      );
+    } catch {
+      return false;
+    } finally {
+      db?.close();
+    }
+  }
+
+  /** Record how the KEK is derived from a passphrase (scrypt parameters and salt), for operators. */
+  recordKdf(params: Readonly<Record<string, string | number>>): void {
+    const text = JSON.stringify(params);
+    if (this.meta("kdf")?.toString() !== text) this.setMeta("kdf", Buffer.from(text));
+  }
+
+  /** The recorded KDF parameters, when the KEK comes from a passphrase. */
+  kdf(): Record<string, string | number> | undefined {
+    const raw = this.meta("kdf");
+    return raw ? (JSON.parse(raw.toString()) as Record<string, string | number>) : undefined;
+  }
+
+  /** Whether the store was rekeyed under another KEK since this handle opened it. */
+  rekeyedElsewhere(): boolean {
+    return this.meta("kek_id")?.toString() !== keyFingerprint(this.kek);
   }
 
   /** Whether the canary decrypts to itself under the key in use. */
@@ -252,7 +344,16 @@ export class VaultStore {
       .run(key, value);
   }
 
-  /** Encryptions made under the current KEK (the canary and one wrap per version). */
+  /**
+   * Changes whenever the store's contents may have changed, through this connection or another
+   * process's: caches of values or scopes compare it before they are used.
+   */
+  changeMark(): string {
+    const other = this.db.pragma("data_version", { simple: true }) as number;
+    return `${other}.${this.writes}`;
+  }
+
+  /** Encryptions made under the current KEK (the canary, the subkey root, one wrap per version). */
   kekWraps(): number {
     return Number(this.meta("kek_wraps")?.toString() ?? "0");
   }
@@ -289,9 +390,20 @@ export class VaultStore {
     name: string,
     value: Buffer,
     scope: SecretScope,
-    about: { readonly description?: string; readonly rotatable?: boolean } = {},
+    about: {
+      readonly description?: string;
+      readonly rotatable?: boolean;
+      /** The appliance's own secret (a `kruxos.` name); operators cannot take such names. */
+      readonly appliance?: boolean;
+    } = {},
   ): SecretMeta {
     checkName(name);
+    if (name.startsWith(APPLIANCE_PREFIX) !== (about.appliance === true))
+      throw new KruxError(
+        "InvalidParams",
+        `secret names starting with "${APPLIANCE_PREFIX}" are the appliance's own`,
+        { errors: [{ path: "/name", message: `must not start with ${APPLIANCE_PREFIX}` }] },
+      );
     const s = checkScope(scope);
     if (about.description !== undefined && about.description.length > 500)
       throw new KruxError("InvalidParams", "a secret's description is at most 500 characters", {
@@ -329,6 +441,7 @@ export class VaultStore {
           this.now(),
         );
     })();
+    this.writes += 1;
     return this.get(name);
   }
 
@@ -344,6 +457,7 @@ export class VaultStore {
         .prepare("UPDATE secrets SET version = ?, rotated_at = ? WHERE name = ?")
         .run(version, this.now(), name);
     })();
+    this.writes += 1;
     return this.get(name);
   }
 
@@ -358,6 +472,7 @@ export class VaultStore {
       this.db.prepare("DELETE FROM versions WHERE name = ?").run(name);
       this.db.prepare("UPDATE secrets SET revoked_at = ? WHERE name = ?").run(this.now(), name);
     })();
+    this.writes += 1;
     return this.get(name);
   }
 
@@ -377,7 +492,11 @@ export class VaultStore {
    * The current value of `name` (or `version`), for the resolver to place where the bytes leave.
    * Revoked and expired secrets give nothing. The caller zeroes the Buffer when done.
    */
-  reveal(name: string, version?: number): { value: Buffer; version: number; meta: SecretMeta } {
+  reveal(
+    name: string,
+    version?: number,
+    opts: { readonly touch?: boolean } = {},
+  ): { value: Buffer; version: number; meta: SecretMeta } {
     checkName(name);
     const row = this.live(name);
     const meta = toMeta(row);
@@ -395,7 +514,16 @@ export class VaultStore {
       const value = open(dek, stored.value, aad("value", name, v));
       if (!value) throw unavailable("corrupt", `vault.db: "${name}" version ${v} does not open`);
       const now = this.now();
-      this.db.prepare("UPDATE secrets SET last_used_at = ? WHERE name = ?").run(now, name);
+      // "Last used" is for operators, to the minute: a secret used on every request is not a
+      // write per request (each write would also make every other process's caches stale).
+      const nowMs = Date.parse(now);
+      if (
+        opts.touch !== false &&
+        nowMs - (this.touched.get(name) ?? 0) >= LAST_USED_GRANULARITY_MS
+      ) {
+        this.touched.set(name, nowMs);
+        this.db.prepare("UPDATE secrets SET last_used_at = ? WHERE name = ?").run(now, name);
+      }
       return { value, version: v, meta: { ...meta, last_used_at: now } };
     } finally {
       dek.fill(0);
@@ -427,11 +555,18 @@ export class VaultStore {
         this.opts.onRekeyProgress?.(n);
       }
       this.setMeta("canary", seal(newKek, CANARY, aad("canary", "", 0)));
-      this.setMeta("kek_wraps", Buffer.from(String(rows.length + 1)));
+      const root = this.meta("subkey_root");
+      const opened = root && open(this.kek, root, aad("subkey-root", "", 0));
+      if (opened) {
+        this.setMeta("subkey_root", seal(newKek, opened, aad("subkey-root", "", 0)));
+        opened.fill(0);
+      }
+      this.setMeta("kek_wraps", Buffer.from(String(rows.length + 2)));
       this.setMeta("kek_id", Buffer.from(keyFingerprint(newKek)));
     })();
     this.kek.fill(0);
     this.kek = Buffer.from(newKek);
+    this.writes += 1;
     return { rewrapped: n };
   }
 

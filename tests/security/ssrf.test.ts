@@ -117,7 +117,7 @@ async function startProxy(engine: PolicyEngine, extra: Partial<ProxyDeps>): Prom
     registry: new Registry(),
     policy: engine,
     credentialKey: KEY,
-    audit: async (e) => void audit.push(e),
+    audit: async (e) => void audit.push(e as EgressAuditEntry),
     connectTimeoutMs: 500,
     ...extra,
   });

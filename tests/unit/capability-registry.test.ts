@@ -316,9 +316,9 @@ test("a handler for an undefined capability, or a second handler, is refused", (
 
 test("secret-capable input fields are found wherever they are marked", () => {
   const reg = new CapabilityRegistry(definitions());
-  assert.deepEqual(reg.secretFields("process.run"), ["/env/*"]);
-  assert.deepEqual(reg.secretFields("network.http_request"), ["/body", "/headers/*"]);
-  assert.deepEqual(reg.secretFields("network.download"), ["/headers/*"]);
+  assert.deepEqual(reg.secretFields("process.run"), ["/command", "/command/*", "/env/*"]);
+  assert.deepEqual(reg.secretFields("network.http_request"), ["/body", "/headers/*", "/url"]);
+  assert.deepEqual(reg.secretFields("network.download"), ["/headers/*", "/url"]);
   assert.deepEqual(reg.secretFields("git.clone"), [
     "/credentials/password",
     "/credentials/username",
@@ -332,6 +332,7 @@ test("secret-capable input fields are found wherever they are marked", () => {
     [
       { path: "/body", value: "b" },
       { path: "/headers/Authorization", value: "Bearer ${secret:t}" },
+      { path: "/url", value: "https://x.test/" },
     ],
   );
 });

@@ -132,7 +132,7 @@ async function startProxy(
     registry,
     policy: engine,
     credentialKey: KEY,
-    audit: async (e) => void audit.push(e),
+    audit: async (e) => void audit.push(e as EgressAuditEntry),
     resolve: async (host) => {
       const table: Record<string, string[]> = {
         "pub.example": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],

@@ -774,25 +774,44 @@ describe("git.clone", () => {
     assert.equal(l.requests.length, 0);
   });
 
-  test("credentials are refused with SecretDenied until the vault is available", async () => {
+  test("credentials travel as a Basic header holding only the placeholder, never in the URL or config", async () => {
     freshRepo();
-    const l = new ScriptedLauncher([]);
+    const sha = "b".repeat(40);
+    const l = new ScriptedLauncher([{}, { stdout: Buffer.from(`${sha}\nrefs/heads/main\n`) }]);
     const r = rig(l);
-    await refused(
-      call(r, "git.clone", {
-        url: "https://github.com/acme/billing.git",
-        credentials: { password: "${secret:github_token}" },
-      }),
-      "SecretDenied",
+    await call(r, "git.clone", {
+      url: "https://github.com/acme/billing.git",
+      credentials: { password: "${secret:github_token}" },
+    });
+    const argv = l.requests[0]?.argv ?? [];
+    const header = argv[argv.indexOf("clone") - 1];
+    assert.equal(argv[argv.indexOf("clone") - 2], "-c");
+    assert.equal(
+      header,
+      `http.extraHeader=Authorization: Basic ${Buffer.from("x-access-token:${secret:github_token}").toString("base64")}`,
     );
+    assert.equal(
+      argv.includes("https://github.com/acme/billing.git"),
+      true,
+      "the URL carries no user info",
+    );
+    const l2 = new ScriptedLauncher([]);
+    const r2 = rig(l2);
     await refused(
-      direct(r, "git.clone", {
+      direct(r2, "git.clone", {
         url: "https://github.com/acme/billing.git",
         credentials: { password: "ghp_literaltoken" },
       }),
       "InvalidParams",
     );
-    assert.equal(l.requests.length, 0);
+    await refused(
+      direct(r2, "git.clone", {
+        url: "https://github.com/acme/billing.git",
+        credentials: { username: "a:b", password: "${secret:github_token}" },
+      }),
+      "InvalidParams",
+    );
+    assert.equal(l2.requests.length, 0);
   });
 
   test("git's failures map to the documented types", async () => {

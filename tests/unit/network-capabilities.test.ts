@@ -549,7 +549,7 @@ describe("network.http_request", () => {
     assert.equal(sentSince(mark).length, 0);
   });
 
-  test("a ${secret:…} placeholder anywhere is SecretDenied (the vault is not available yet) and nothing is sent", async () => {
+  test("placeholders reach the egress client as text: the handler never holds a value", async () => {
     egress.script = {
       http: async (req) => ({
         status: 200,
@@ -561,21 +561,16 @@ describe("network.http_request", () => {
       }),
     };
     const mark = egress.sent.length;
-    const cases: Record<string, unknown>[] = [
-      {
-        url: "https://api.example.com/",
-        headers: { Authorization: "Bearer ${secret:github_token}" },
-      },
-      { url: "https://api.example.com/", method: "POST", body: '{"key":"${secret:api_key}"}' },
-      { url: "https://api.example.com/?token=${secret:t}" },
-      { url: "https://api.example.com/", headers: { "X-Key": "${ SECRET :t}" } },
-    ];
-    for (const inputs of cases) {
-      const e = await fails("network.http_request", inputs, "SecretDenied", { raw: true });
-      assert.match(String(e.message), /vault is not available yet/);
-      assert.equal(typeof e.field, "string");
-    }
-    assert.equal(sentSince(mark).length, 0, "no placeholder ever reaches the egress client");
+    await call("network.http_request", {
+      url: "https://api.example.com/x?token=${secret:t}",
+      method: "POST",
+      headers: { Authorization: "Bearer ${secret:github_token}" },
+      body: '{"key":"${secret:api_key}"}',
+    });
+    const req = sentSince(mark)[0]?.args[0] as EgressHttpRequest;
+    assert.equal(req.url, "https://api.example.com/x?token=${secret:t}");
+    assert.equal(req.headers?.Authorization, "Bearer ${secret:github_token}");
+    assert.equal(Buffer.from(req.body ?? []).toString("utf8"), '{"key":"${secret:api_key}"}');
   });
 
   test("a proxy refusal is EgressDenied carrying the policy, rule and detail", async () => {
@@ -943,8 +938,17 @@ describe("network.download", () => {
     assert.equal(existsSync(path.join(ws, "denied.bin")), false);
   });
 
-  test("a placeholder in a download header is SecretDenied and nothing is requested", async () => {
-    const mark = egress.sent.length;
+  test("a SecretDenied from the egress client (a hop outside the secret's scope) stays SecretDenied", async () => {
+    egress.script = {
+      stream: async () =>
+        Promise.reject(
+          new KruxError("CapabilityError", 'secret "gh" may not be sent to files.example:443', {
+            type: "SecretDenied",
+            secret: "gh",
+            reason: "host",
+          }),
+        ),
+    };
     await fails(
       "network.download",
       {
@@ -954,7 +958,7 @@ describe("network.download", () => {
       },
       "SecretDenied",
     );
-    assert.equal(sentSince(mark).length, 0);
+    assert.equal(existsSync(path.join(ws, "s.bin")), false);
   });
 });
 

@@ -170,22 +170,15 @@ describe("process.run in the foreground", () => {
     assert.equal(r.launcher.requests.length, 0);
   });
 
-  test("env adds variables; a ${secret:…} placeholder is SecretDenied before anything runs", async () => {
+  test("env adds variables; a ${secret:…} placeholder reaches the sandbox as text, never as a value", async () => {
     const r = rig();
     const out = await call(r, "process.run", {
       command: 'printf %s "$GREETING"',
       env: { GREETING: "hi there" },
     });
     assert.equal(out.stdout, "hi there");
-    const n = r.launcher.requests.length;
-    for (const value of ["${secret:deploy_token}", "Bearer ${secret:tok}", "${ SECRET:x}"]) {
-      const data = await refused(
-        call(r, "process.run", { command: "env", env: { TOKEN: value } }),
-        "SecretDenied",
-      );
-      assert.equal(data.field, "env.TOKEN");
-    }
-    assert.equal(r.launcher.requests.length, n, "no placeholder reached the launcher");
+    await call(r, "process.run", { command: "env", env: { TOKEN: "Bearer ${secret:tok}" } });
+    assert.equal(r.launcher.requests.at(-1)?.env?.TOKEN, "Bearer ${secret:tok}");
   });
 
   test("NUL bytes in a command are invalid inputs", async () => {

@@ -4,13 +4,24 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { KruxError } from "../../src/core/index.js";
-import { KEK_WRAP_LIMIT, VaultStore, type SecretScope } from "../../src/vault/index.js";
+import {
+  KEK_WRAP_LIMIT,
+  SUBKEY_AUDIT_CHECKPOINTS,
+  Vault,
+  VaultStore,
+  deriveSubkey,
+  ensureVaultKey,
+  loadKek,
+  pendingKeyFile,
+  settlePendingRekey,
+  type SecretScope,
+} from "../../src/vault/index.js";
 import { tempDir } from "../helpers/repo.js";
 
 const SCOPE: SecretScope = {
@@ -247,7 +258,11 @@ test("bad input is a structured error and writes nothing", (t) => {
     s.list().map((x) => x.name),
     ["dup"],
   );
-  assert.equal(s.kekWraps(), 2, "the canary and one data key: refused adds encrypted nothing");
+  assert.equal(
+    s.kekWraps(),
+    3,
+    "the canary, the subkey root and one data key: refused adds encrypted nothing",
+  );
   s.close();
 });
 
@@ -281,7 +296,8 @@ test("rekey moves every data key to the new key; the old key then opens nothing"
   const again = VaultStore.open(file, next);
   assert.equal(again.reveal("s0", 1).value.toString(), "value-0");
   assert.equal(again.reveal("s0").value.toString(), "value-0b");
-  assert.equal(again.kekWraps(), 7);
+  // Six data keys, the canary and the subkey root.
+  assert.equal(again.kekWraps(), 8);
   again.close();
 });
 
@@ -347,7 +363,8 @@ test("the key's encryptions are counted; at the limit new values are refused unt
   const { file, kek } = fresh(t);
   const s = VaultStore.open(file, kek);
   s.add("a", Buffer.from("v"), SCOPE);
-  assert.equal(s.kekWraps(), 2);
+  // The canary, the subkey root and one data key.
+  assert.equal(s.kekWraps(), 3);
   assert.equal(s.health().status, "ok");
   s.close();
   raw(file, (db) =>
@@ -368,8 +385,83 @@ test("the key's encryptions are counted; at the limit new values are refused unt
   );
   assert.equal(full.reveal("a").value.toString(), "v", "what is stored stays readable");
   full.rekey(randomBytes(32));
-  assert.equal(full.kekWraps(), 2);
+  assert.equal(full.kekWraps(), 3);
   assert.equal(full.health().status, "ok");
   full.add("b", Buffer.from("v"), SCOPE);
   full.close();
+});
+
+test("subkeys survive a rekey: derived from a root the store rewraps, equal to the first key's", (t) => {
+  const { dir, cleanup } = tempDir("kruxos-vault-rekey-");
+  t.after(cleanup);
+  const secrets = path.join(dir, "secrets");
+  const file = path.join(dir, "vault.db");
+  ensureVaultKey(secrets);
+  const before = deriveSubkey(secrets, "file", SUBKEY_AUDIT_CHECKPOINTS, {}, file);
+  // Before any store exists, and right after one is made, the subkey is HMAC(KEK, purpose).
+  assert.deepEqual(deriveSubkey(secrets, "file", SUBKEY_AUDIT_CHECKPOINTS, {}), before);
+  const vault = Vault.open({ file, secretsDir: secrets, keySource: "file", env: {} });
+  vault.store?.add("gh", Buffer.from(CANARY), SCOPE);
+  assert.deepEqual(deriveSubkey(secrets, "file", SUBKEY_AUDIT_CHECKPOINTS, {}, file), before);
+  const oldKey = readFileSync(path.join(secrets, "vault.key"), "utf8");
+  assert.equal(vault.rekey().rewrapped, 1);
+  assert.notEqual(readFileSync(path.join(secrets, "vault.key"), "utf8"), oldKey);
+  assert.equal(existsSync(pendingKeyFile(secrets)), false);
+  assert.deepEqual(deriveSubkey(secrets, "file", SUBKEY_AUDIT_CHECKPOINTS, {}, file), before);
+  assert.equal(vault.store?.reveal("gh").value.toString(), CANARY);
+  // Another handle (another program) notices the rekey and reopens under the new key file.
+  const other = Vault.open({ file, secretsDir: secrets, keySource: "file", env: {} });
+  assert.equal(vault.rekey().rewrapped, 1);
+  assert.equal(other.store?.reveal("gh").value.toString(), CANARY);
+  vault.close();
+  other.close();
+});
+
+test("a rekey interrupted between the new key file and the store's commit is settled by which key opens the store", (t) => {
+  const { dir, cleanup } = tempDir("kruxos-vault-settle-");
+  t.after(cleanup);
+  const secrets = path.join(dir, "secrets");
+  const file = path.join(dir, "vault.db");
+  ensureVaultKey(secrets);
+  const kek = loadKek(secrets, "file", {});
+  const store = VaultStore.open(file, kek);
+  store.add("gh", Buffer.from(CANARY), SCOPE);
+  // Crash after writing vault.key.next, before the transaction: the old key stays.
+  const next = randomBytes(32);
+  writeFileSync(pendingKeyFile(secrets), next.toString("hex") + "\n", { mode: 0o600 });
+  assert.equal(settlePendingRekey(secrets, file), "undone");
+  assert.deepEqual(loadKek(secrets, "file", {}), kek);
+  // Crash after the transaction, before the rename: the new key is put in place.
+  writeFileSync(pendingKeyFile(secrets), next.toString("hex") + "\n", { mode: 0o600 });
+  store.rekey(next);
+  store.close();
+  assert.equal(settlePendingRekey(secrets, file), "finished");
+  assert.deepEqual(loadKek(secrets, "file", {}), next);
+  assert.equal(existsSync(pendingKeyFile(secrets)), false);
+  const reopened = VaultStore.open(file, next);
+  assert.equal(reopened.reveal("gh").value.toString(), CANARY);
+  reopened.close();
+});
+
+test("passphrase mode records its KDF parameters in the store; a wrong passphrase opens nothing", (t) => {
+  const { dir, cleanup } = tempDir("kruxos-vault-kdf-");
+  t.after(cleanup);
+  const secrets = path.join(dir, "secrets");
+  const file = path.join(dir, "vault.db");
+  const env = { KRUXOS_VAULT_PASSPHRASE: "correct horse battery staple" };
+  const v = Vault.open({ file, secretsDir: secrets, keySource: "passphrase", env });
+  assert.deepEqual(
+    { ...v.store?.kdf(), salt: "…" },
+    { kdf: "scrypt", N: 131072, r: 8, p: 1, salt: "…" },
+  );
+  v.close();
+  const wrong = Vault.open({
+    file,
+    secretsDir: secrets,
+    keySource: "passphrase",
+    env: { KRUXOS_VAULT_PASSPHRASE: "wrong horse battery staple" },
+  });
+  assert.equal(wrong.store, undefined);
+  assert.match(String(wrong.health().detail), /does not open vault\.db/);
+  wrong.close();
 });

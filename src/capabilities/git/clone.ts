@@ -1,14 +1,13 @@
 // git.clone: an https:// repository, through the egress proxy (the sandbox's only way out when the
 // call is granted network), into a new or empty directory of the workspace. No templates (so no
-// sample hooks copied in), no submodules, no credentials except vault placeholders — and no secret
-// resolver is handed to these handlers, so any credentials are refused with SecretDenied.
+// sample hooks copied in), no submodules, no credentials except vault placeholders, which the
+// egress proxy replaces on the way out (only toward hosts in the secret's scope).
 import { readdir } from "node:fs/promises";
 import { KruxError } from "../../core/index.js";
 import { checkDeny, openDir, openWorkspace } from "../filesystem/confine.js";
 import { parseAgentPath } from "../filesystem/paths.js";
 import type { CallContext, CapabilityHandler } from "../types.js";
 import { capabilityError, invalidInput } from "../process/errors.js";
-import { refuseSecretPlaceholder } from "../process/secrets.js";
 import { agentPathOf } from "../process/workdir.js";
 import { gitFailure, headOf, runGit, type Classifier, type GitDeps } from "./invoke.js";
 import { checkCloneUrl, checkRefName, defaultCloneDir } from "./validate.js";
@@ -101,15 +100,31 @@ export function createClone(d: GitDeps): CapabilityHandler {
       throw invalidInput("/depth", "depth must be an integer from 1 to 100000.");
     if (i.credentials) {
       const { username, password } = i.credentials;
+      // eslint-disable-next-line no-control-regex
+      if (username !== undefined && /[:\u0000-\u001f\u007f]/.test(username))
+        throw invalidInput(
+          "/credentials/username",
+          "The user name cannot hold a colon or control characters (it goes into a Basic credential).",
+        );
       if (!PLACEHOLDER_ONLY.test(password))
         throw invalidInput(
           "/credentials/password",
           "The password must be a ${secret:NAME} placeholder, never a literal token.",
         );
-      if (username !== undefined)
-        refuseSecretPlaceholder(capability, "credentials.username", username);
-      refuseSecretPlaceholder(capability, "credentials.password", password);
     }
+    // The sandbox holds only the placeholder, in a Basic credential git sends with every request;
+    // the egress proxy opens that credential and places the value, for hosts in the secret's
+    // scope only. `-c` keeps it out of the clone's .git/config.
+    const auth =
+      i.credentials === undefined
+        ? []
+        : [
+            "-c",
+            `http.extraHeader=Authorization: Basic ${Buffer.from(
+              `${i.credentials.username ?? "x-access-token"}:${i.credentials.password}`,
+              "utf8",
+            ).toString("base64")}`,
+          ];
     const dirInput = i.path ?? defaultCloneDir(url);
     if (dirInput === undefined)
       throw invalidInput("/path", "No directory name can be derived from the URL; pass path.");
@@ -127,6 +142,7 @@ export function createClone(d: GitDeps): CapabilityHandler {
     const started = Date.now();
     const r = await runGit(d, ctx, capability, {
       args: [
+        ...auth,
         "clone",
         "--quiet",
         "--template=",

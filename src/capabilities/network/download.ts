@@ -31,14 +31,7 @@ import {
   withDocumentedRecovery,
   type NetErrorType,
 } from "./errors.js";
-import {
-  checkHeaders,
-  checkUrl,
-  lowerHeaders,
-  ms,
-  refusePlaceholders,
-  untilAborted,
-} from "./request.js";
+import { checkHeaders, checkUrl, lowerHeaders, ms, untilAborted } from "./request.js";
 
 const CAPABILITY = "network.download";
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
@@ -83,12 +76,6 @@ export function createDownload(egress: EgressClient): CapabilityHandler {
 }
 
 function planOf(inputs: DownloadInputs): Plan {
-  refusePlaceholders(CAPABILITY, [
-    ["/url", inputs.url],
-    ...Object.entries(inputs.headers ?? {}).map(
-      ([k, v]) => [`/headers/${k}`, typeof v === "string" ? v : undefined] as const,
-    ),
-  ]);
   const url = checkUrl(inputs.url);
   const headers = checkHeaders(inputs.headers, MAX_HEADERS);
   if (inputs.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(inputs.sha256))

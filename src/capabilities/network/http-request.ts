@@ -12,7 +12,6 @@ import {
   checkMethod,
   lowerHeaders,
   ms,
-  refusePlaceholders,
   untilAborted,
 } from "./request.js";
 
@@ -62,13 +61,6 @@ export function createHttpRequest(egress: EgressClient): CapabilityHandler {
   return async (raw: unknown, ctx: CallContext) => {
     const inputs = raw as HttpRequestInputs;
     const bodyEncoding = inputs.body_encoding ?? "utf8";
-    refusePlaceholders(CAPABILITY, [
-      ["/url", inputs.url],
-      ...Object.entries(inputs.headers ?? {}).map(
-        ([k, v]) => [`/headers/${k}`, typeof v === "string" ? v : undefined] as const,
-      ),
-      ["/body", bodyEncoding === "utf8" ? inputs.body : undefined],
-    ]);
     const url = checkUrl(inputs.url);
     const method = checkMethod(inputs.method ?? "GET");
     const headers = checkHeaders(inputs.headers, MAX_HEADERS);

@@ -1,32 +1,10 @@
 // What an agent may put on the wire. The input schemas already bound sizes and shapes; these checks
 // are the ones a schema cannot express (or that must hold even when a handler is called without the
-// registry): an absolute http(s) URL without user info, no header that would let the agent speak for
-// the appliance or split the request, and no secret placeholder leaving before the vault exists.
+// registry): an absolute http(s) URL without user info, and no header that would let the agent speak
+// for the appliance or split the request. Secret placeholders pass through as text: the pipeline
+// checked their fields and scope, and the egress proxy places the values.
 import { setOwn } from "../../core/index.js";
-import { invalidInput, netError, type NetworkCapability } from "./errors.js";
-
-/** `${secret:NAME}` and the near-misses a resolver might also accept (spaces, case). */
-const PLACEHOLDER = /\$\{\s*secret\s*:/i;
-
-/**
- * Refuse any secret placeholder. No secret resolver is handed to these handlers, so a placeholder
- * could only go out literally, which would tell the remote side a secret's name and mislead the
- * agent into thinking it was used. Checked before anything is sent or written.
- */
-export function refusePlaceholders(
-  capability: NetworkCapability,
-  fields: readonly (readonly [pointer: string, value: string | undefined])[],
-): void {
-  for (const [pointer, value] of fields) {
-    if (value === undefined || !PLACEHOLDER.test(value)) continue;
-    throw netError(
-      "SecretDenied",
-      capability,
-      `${pointer} holds a \${secret:…} placeholder, but the vault is not available yet: secrets cannot be resolved, and nothing was sent.`,
-      { field: pointer },
-    );
-  }
-}
+import { invalidInput } from "./errors.js";
 
 const MAX_URL = 8192;
 

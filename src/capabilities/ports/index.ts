@@ -19,4 +19,4 @@ export type {
   EgressHttpResponse,
   EgressStream,
 } from "./egress.js";
-export type { SecretInfo, SecretsPort } from "./secrets.js";
+export type { SecretCaller, SecretInfo, SecretsPort } from "./secrets.js";

@@ -11,7 +11,6 @@ import {
 import type { CapabilityHandler } from "../types.js";
 import { capabilityError, invalidInput } from "./errors.js";
 import { cutChars, limitError, tailBytes, text } from "./output.js";
-import { refuseSecretPlaceholder } from "./secrets.js";
 import { newProcessId, stateOf, type ProcessRecord, type ProcessTable } from "./table.js";
 import { resolveWorkdir } from "./workdir.js";
 
@@ -58,7 +57,6 @@ function envOf(
       throw invalidInput(`/env/${name}`, "Environment names are letters, digits and _.");
     if (value.includes("\0"))
       throw invalidInput(`/env/${name}`, "Environment values cannot contain NUL bytes.");
-    refuseSecretPlaceholder(capability, `env.${name}`, value);
     setOwn(out, name, value);
   }
   return out;
