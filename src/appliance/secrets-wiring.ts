@@ -21,7 +21,11 @@ export async function ensureInterceptionCa(
   store: VaultStore,
   applianceName: string,
 ): Promise<boolean> {
-  if (store.list().some((m) => m.name === INTERCEPTION_CA_SECRET && m.revoked_at === null))
+  if (
+    store
+      .list({ appliance: true })
+      .some((m) => m.name === INTERCEPTION_CA_SECRET && m.revoked_at === null)
+  )
     return false;
   const ca = await createInterceptionCa(`KruxOS egress interception CA (${applianceName})`);
   store.add(

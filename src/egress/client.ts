@@ -204,6 +204,11 @@ export function createEgressClient(opts: EgressClientOptions): EgressClient {
     ? { path: opts.proxySocket }
     : { host: opts.proxyHost ?? "127.0.0.1", port: opts.proxyPort ?? 3128 };
   const where = opts.proxySocket ?? `${proxyTarget.host ?? ""}:${proxyTarget.port ?? ""}`;
+  // Made once: a CA bundle parsed per connection would cost tens of milliseconds each time.
+  const secureContext =
+    opts.ca !== undefined
+      ? tls.createSecureContext({ ca: opts.ca as string | Buffer | (string | Buffer)[] })
+      : undefined;
 
   function connectProxy(sockets: Sockets): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
@@ -320,9 +325,7 @@ export function createEgressClient(opts: EgressClientOptions): EgressClient {
           host,
           ...(net.isIP(host) ? {} : { servername: host }),
           ALPNProtocols: ["http/1.1"],
-          ...(opts.ca !== undefined
-            ? { ca: opts.ca as string | Buffer | (string | Buffer)[] }
-            : {}),
+          ...(secureContext !== undefined ? { secureContext } : {}),
         }),
       );
       t.once("secureConnect", () => resolve(t));

@@ -476,10 +476,12 @@ export class VaultStore {
     return this.get(name);
   }
 
-  /** Every secret's metadata, by name. */
-  list(): SecretMeta[] {
+  /** Every secret's metadata, by name; the appliance's own (`kruxos.` names) only when asked. */
+  list(opts: { readonly appliance?: boolean } = {}): SecretMeta[] {
     const rows = this.db.prepare("SELECT * FROM secrets ORDER BY name").all() as SecretRow[];
-    return rows.map(toMeta);
+    return rows
+      .filter((r) => opts.appliance === true || !r.name.startsWith(APPLIANCE_PREFIX))
+      .map(toMeta);
   }
 
   get(name: string): SecretMeta {
@@ -584,7 +586,11 @@ export class VaultStore {
         };
       const wraps = this.kekWraps();
       const secrets = (
-        this.db.prepare("SELECT count(*) AS n FROM secrets WHERE revoked_at IS NULL").get() as {
+        this.db
+          .prepare(
+            "SELECT count(*) AS n FROM secrets WHERE revoked_at IS NULL AND substr(name, 1, ?) <> ?",
+          )
+          .get(APPLIANCE_PREFIX.length, APPLIANCE_PREFIX) as {
           n: number;
         }
       ).n;

@@ -255,6 +255,8 @@ export interface ImageOptions {
   readonly publish?: boolean;
   /** Data and workspace dirs are owned by the image user unless this says otherwise. */
   readonly volumeOwner?: { uid: number; gid: number };
+  /** Extra files beside the manifest, seen in the container under /etc/kruxos-test. */
+  readonly manifestFiles?: Readonly<Record<string, string>>;
 }
 
 async function podman(
@@ -275,6 +277,8 @@ export async function startImage(m: ManifestObject, opts: ImageOptions = {}): Pr
   const manifestDir = path.join(tmp.dir, "manifest");
   mkdirSync(manifestDir);
   writeFileSync(path.join(manifestDir, "kruxos.toml"), text);
+  for (const [n, content] of Object.entries(opts.manifestFiles ?? {}))
+    writeFileSync(path.join(manifestDir, n), content, { mode: 0o644 });
   chmodSync(tmp.dir, 0o755);
   const owner = opts.volumeOwner ?? { uid: 1000, gid: 1000 };
   const data = path.join(tmp.dir, "data");

@@ -3,8 +3,11 @@
 // from its own /proc/self/status NoNewPrivs 1, Seccomp 2 and CapEff 0, runs as uid 1100, and lives
 // in user, mount, pid and net namespaces distinct from the gateway's. network.* in the image goes
 // through the proxy, which refuses by policy and records the refusal in the gateway's audit chain.
+// A program holding only a \${secret:…} placeholder reaches an HTTPS upstream through the
+// intercepting proxy: the upstream sees the value, the program sees it redacted.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { createInterceptionCa, LeafIssuer } from "../../src/egress/index.js";
 import { run } from "../helpers/repo.js";
 import {
   ENGINE_ARGS,
@@ -24,12 +27,24 @@ let exec: (...args: string[]) => ReturnType<typeof run>;
 let token = "";
 let gatewayPort = 0;
 
+const CANARY = "krx-image-canary-41d7b0e2c9";
+const UPSTREAM_PORT = 18443;
+let upstreamTls = { cert: "", key: "" };
+
 before(async () => {
   why = await imageUnavailable();
   if (why) return;
-  const m = await withFreePorts(defaultManifest());
+  // An HTTPS upstream with its own CA, inside the container's network (it runs with none).
+  const ca = await createInterceptionCa("image test upstream CA");
+  const leaf = await (await LeafIssuer.create(ca)).leaf("127.0.0.1");
+  upstreamTls = { cert: leaf.certPem, key: leaf.keyPem };
+  const base = await withFreePorts(defaultManifest());
+  const m = {
+    ...base,
+    proxy: { ...(base.proxy ?? {}), upstream_ca_files: ["/etc/kruxos-test/upstream-ca.pem"] },
+  };
   gatewayPort = portOf(m, "gateway");
-  a = await start("image", m);
+  a = await start("image", m, { manifestFiles: { "upstream-ca.pem": ca.certPem } });
   await waitReady(a, 60_000);
   const name = a.container ?? "";
   exec = (...args: string[]) =>
@@ -129,4 +144,74 @@ test("network.* in the image goes through the proxy, whose refusal is in the gat
   assert.match(q.stdout, /registry\.example\.org:443/);
   const verify = await exec("/opt/kruxos/bin/kruxos", "audit", "verify", "--json");
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+});
+
+test("a placeholder in the hardened image: the program holds the text, the upstream gets the value, the answer is redacted [image]", async (t) => {
+  if (why) return t.skip(why);
+  const up = `
+    const fs = require("fs");
+    require("https").createServer(${JSON.stringify(upstreamTls)}, (q, r) => {
+      fs.appendFileSync("/tmp/upstream-seen", String(q.headers["x-key"]) + "\\n");
+      r.end("echo:" + q.headers["x-key"]);
+    }).listen(${UPSTREAM_PORT}, "127.0.0.1");`;
+  const started = await run(
+    "podman",
+    [...ENGINE_ARGS, "exec", "-d", a?.container ?? "", "/usr/local/bin/node", "-e", up],
+    { timeoutMs: 30_000 },
+  );
+  assert.equal(started.code, 0, started.stderr);
+  // The agent's own policy layer opens this one destination (egress allows are additive).
+  const policy = await exec(
+    "/usr/local/bin/node",
+    "-e",
+    `require("fs").writeFileSync("/data/kruxos/policy/agents/sandboxed.yaml", "version: 1\\nnetwork:\\n  egress: { allow: ['127.0.0.1:${UPSTREAM_PORT}'], deny: [] }\\n")`,
+  );
+  assert.equal(policy.code, 0, policy.stderr);
+  const add = await exec(
+    "/bin/sh",
+    "-c",
+    `printf %s '${CANARY}' | /opt/kruxos/bin/kruxos vault add canary --agents sandboxed --capabilities process.run --hosts 127.0.0.1:${UPSTREAM_PORT}`,
+  );
+  assert.equal(add.code, 0, add.stdout + add.stderr);
+  // No curl in the image: node speaks CONNECT and TLS itself, trusting NODE_EXTRA_CA_CERTS.
+  const client = `
+    const net = require("net"), tls = require("tls");
+    const p = new URL(process.env.HTTPS_PROXY);
+    const auth = Buffer.from(decodeURIComponent(p.username) + ":" + decodeURIComponent(p.password)).toString("base64");
+    const s = net.connect(Number(p.port), p.hostname, () => s.write("CONNECT 127.0.0.1:${UPSTREAM_PORT} HTTP/1.1\\r\\nHost: 127.0.0.1:${UPSTREAM_PORT}\\r\\nProxy-Authorization: Basic " + auth + "\\r\\n\\r\\n"));
+    s.once("data", (d) => {
+      if (!/ 200 /.test(String(d))) { console.log("proxy said: " + d); process.exit(2); }
+      const t = tls.connect({ socket: s, host: "127.0.0.1" }, () => t.write("GET /x HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nX-Key: " + process.env.TOKEN + "\\r\\nConnection: close\\r\\n\\r\\n"));
+      let b = ""; t.on("data", (c) => (b += c)); t.on("end", () => console.log("token=" + process.env.TOKEN + "\\n" + b));
+      t.on("error", (e) => { console.log("tls: " + e.message); process.exit(3); });
+    });`;
+  let data: { exit_code: number; stdout: string; stderr: string } | undefined;
+  for (let i = 0; i < 20 && !data; i++) {
+    // The proxy follows the policy file's reload; give it a moment.
+    const reply = (await approvedCall("process.run", {
+      command: ["node", "-e", client],
+      env: { TOKEN: "${secret:canary}" },
+      timeout_s: 30,
+    })) as {
+      result?: { result?: { data?: { exit_code: number; stdout: string; stderr: string } } };
+    };
+    const d = reply.result?.result?.data;
+    if (d?.exit_code === 0) data = d;
+    else await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.ok(data, "the sandboxed client never got through");
+  assert.match(data.stdout, /token=\$\{secret:canary\}/, "the program holds only the placeholder");
+  assert.match(data.stdout, /echo:\[REDACTED:canary\]/);
+  assert.equal(data.stdout.includes(CANARY), false, data.stdout);
+  const seen = await exec("/bin/cat", "/tmp/upstream-seen");
+  assert.equal(seen.stdout.trim().split("\n")[0], CANARY);
+  const access = await exec(
+    "/opt/kruxos/bin/kruxos",
+    "audit",
+    "query",
+    "--kind",
+    "vault.access",
+    "--json",
+  );
+  assert.match(access.stdout, /"secret":\s*"canary"/);
 });

@@ -86,13 +86,33 @@ test("add, list, rotate and revoke through the CLI: metadata out, values never, 
   assert.deepEqual(added.scope.capabilities, ["git.clone", "network.http_request"]);
 
   const dup = await host.cli(
-    ["vault", "add", "gh", "--agents", "a", "--capabilities", "c", "--hosts", "h:1"],
+    [
+      "vault",
+      "add",
+      "gh",
+      "--agents",
+      "a",
+      "--capabilities",
+      "network.http_request",
+      "--hosts",
+      "h:1",
+    ],
     "x",
   );
   assert.equal(dup.code, 1);
   assert.match(dup.stderr, /already exists; rotate it instead/);
   const bad = await host.cli(
-    ["vault", "add", "no such", "--agents", "a", "--capabilities", "c", "--hosts", "h:1"],
+    [
+      "vault",
+      "add",
+      "no such",
+      "--agents",
+      "a",
+      "--capabilities",
+      "network.http_request",
+      "--hosts",
+      "h:1",
+    ],
     "x",
   );
   assert.equal(bad.code, 1);

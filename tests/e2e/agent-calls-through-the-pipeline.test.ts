@@ -39,7 +39,7 @@ test("capabilities.list shows what the agent may call, with its tier", async () 
   assert.ok(names.includes("agent.whoami"));
   assert.equal(caps.find((c) => c.name === "filesystem.read")?.tier, "autonomous");
   assert.ok(names.includes("process.run"), "sandboxed capabilities are listed");
-  assert.ok(!names.includes("secrets.use"), "capabilities without a handler are not listed");
+  assert.ok(!names.includes("comms.send"), "capabilities without a handler are not listed");
 });
 
 test("an autonomous call answers success, data, duration and its audit seq", async () => {
