@@ -12,7 +12,7 @@ import { Registry, createLogger } from "../src/core/index.js";
 import { createProxy, mintCredential, proxyAuthorization } from "../src/egress/index.js";
 import { PolicyEngine } from "../src/policy/index.js";
 
-const pct = (xs: number[], p: number): number =>
+export const pct = (xs: number[], p: number): number =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
 
 /** An upstream that discards what it receives and answers "done" after `expect` bytes. */
@@ -46,7 +46,12 @@ function connectDirect(port: number): Promise<net.Socket> {
   });
 }
 
-function connectTunnel(proxyPort: number, target: string, auth: string): Promise<net.Socket> {
+/** A CONNECT tunnel through the proxy to `target`, once the proxy answered 200. */
+export function connectTunnel(
+  proxyPort: number,
+  target: string,
+  auth: string,
+): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = net.connect({ host: "127.0.0.1", port: proxyPort }, () =>
       s.write(

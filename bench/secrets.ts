@@ -26,9 +26,7 @@ import {
 import { placeSecrets } from "../src/egress/intercept.js";
 import { PolicyEngine } from "../src/policy/index.js";
 import { SecretResolver, Vault, placeholderNames } from "../src/vault/index.js";
-
-const pct = (xs: number[], p: number): number =>
-  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
+import { connectTunnel as tunnel, pct } from "./egress.js";
 
 function micro(n: number, fn: () => void): number[] {
   for (let i = 0; i < Math.min(200, n); i++) fn();
@@ -84,27 +82,6 @@ function oneRequest(
         s.on("error", reject);
       }),
   );
-}
-
-function tunnel(proxyPort: number, target: string, auth: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: "127.0.0.1", port: proxyPort }, () =>
-      s.write(
-        `CONNECT ${target} HTTP/1.1\r\nhost: ${target}\r\nproxy-authorization: ${auth}\r\n\r\n`,
-      ),
-    );
-    let buf = "";
-    const onData = (c: Buffer): void => {
-      buf += c.toString("latin1");
-      const end = buf.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      s.off("data", onData);
-      if (!buf.startsWith("HTTP/1.1 200")) reject(new Error(buf.split("\r\n")[0]));
-      else resolve(s);
-    };
-    s.on("data", onData);
-    s.once("error", reject);
-  });
 }
 
 export async function benchSecrets(n = 200): Promise<string> {

@@ -167,6 +167,23 @@ function decodeURIComponentSafe(s: string): string {
   }
 }
 
+/**
+ * The request body onward: the body as placed, or the part read ahead followed by the rest as it
+ * streams, or (nothing read ahead) the request itself.
+ */
+export function sendBody(
+  out: http.ClientRequest,
+  req: http.IncomingMessage,
+  body: Buffer | undefined,
+  rest: Buffer[] | undefined,
+): void {
+  if (rest !== undefined) {
+    for (const c of rest) out.write(c);
+    req.pipe(out);
+  } else if (body !== undefined || req.readableEnded) out.end(body);
+  else req.pipe(out);
+}
+
 /** A request body, whole when it is at most MAX_PLACED_BODY, else undefined and `rest` streams. */
 export async function boundedBody(
   req: http.IncomingMessage,
@@ -428,10 +445,7 @@ export function createInterceptor(d: InterceptDeps): {
       up.destroy();
     });
     res.once("close", () => up.destroy());
-    if (rest !== undefined) {
-      for (const c of rest) out.write(c);
-      req.pipe(out);
-    } else out.end(placed.body);
+    sendBody(out, req, placed.body, rest);
   }
 
   return {

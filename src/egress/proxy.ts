@@ -49,6 +49,7 @@ import {
   outOfScope,
   placeSecrets,
   relayRedacted,
+  sendBody,
   type InterceptionOptions,
   type VaultAuditEntry,
 } from "./intercept.js";
@@ -760,11 +761,7 @@ async function forward(ctx: Ctx, req: http.IncomingMessage, res: http.ServerResp
     upstream.destroy();
   });
   req.on("error", () => out.destroy());
-  if (rest !== undefined) {
-    for (const c of rest) out.write(c);
-    req.pipe(out);
-  } else if (body !== undefined || req.readableEnded) out.end(body);
-  else req.pipe(out);
+  sendBody(out, req, body, rest);
   try {
     await finished;
     await closeRecord(ctx, o, upstream.bytesRead, upstream.bytesWritten, failure);

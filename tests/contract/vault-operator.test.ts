@@ -2,24 +2,15 @@
 // values from stdin only, metadata out, every change audited by name and version — and the value
 // never appears anywhere on disk, in the CLI's output, the API's answers, the logs or the audit.
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import path from "node:path";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
+import { filesUnder } from "../helpers/repo.js";
 import { RpcClient } from "../helpers/rpc-client.js";
 import { portOf, readyHostForFile } from "./harness.js";
 
 const host = readyHostForFile("vaultuser");
 const CANARY = "krx-vault-canary-51c0ffee9d7e4a2b";
 const ROTATED = "krx-vault-canary-rotated-8e1f2a3b";
-
-/** Every file under `dir`, recursively. */
-function files(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const f = path.join(dir, n);
-    const st = statSync(f);
-    return st.isDirectory() ? files(f) : st.isFile() ? [f] : []; // not sockets
-  });
-}
 
 function forms(v: string): string[] {
   const b = Buffer.from(v);
@@ -212,7 +203,7 @@ test("add, list, rotate and revoke through the CLI: metadata out, values never, 
   const logs = await host.a.logText();
   for (const v of [CANARY, ROTATED])
     for (const form of forms(v)) {
-      for (const f of files(host.a.home ?? "")) {
+      for (const f of filesUnder(host.a.home ?? "")) {
         assert.equal(readFileSync(f).indexOf(form), -1, `${form} found in ${f}`);
       }
       assert.ok(!outputs.includes(form), `${form} in the CLI's output`);

@@ -1,6 +1,14 @@
 // Test helpers: where the repository and the built CLI are, and how to run the CLI as a process.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -59,6 +67,20 @@ export function run(
         resolve({ code, stdout, stderr });
       },
     );
+  });
+}
+
+/** Every regular file under `dir`, recursively (sockets and entries that vanish are skipped). */
+export function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const f = path.join(dir, n);
+    let st;
+    try {
+      st = statSync(f);
+    } catch {
+      return [];
+    }
+    return st.isDirectory() ? filesUnder(f) : st.isFile() ? [f] : [];
   });
 }
 

@@ -8,7 +8,7 @@
 // proxy, real HTTPS upstreams on loopback with their own CA (trusted through [proxy].upstream_ca_files).
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { createInterceptionCa, LeafIssuer } from "../../src/egress/index.js";
+import { filesUnder } from "../helpers/repo.js";
 import { RpcClient, type RpcReply } from "../helpers/rpc-client.js";
 import { autonomousPolicyFile, sandboxUnavailable } from "../helpers/sandbox-support.js";
 import { portOf, readyHostWithAgent, type ReadyHost } from "../contract/harness.js";
@@ -34,19 +35,6 @@ function forms(v: string): string[] {
     // Inside a Basic credential, as git and curl send it.
     Buffer.from(`x-access-token:${v}`).toString("base64").slice(0, 40),
   ];
-}
-
-function files(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const f = path.join(dir, n);
-    let st;
-    try {
-      st = statSync(f);
-    } catch {
-      return [];
-    }
-    return st.isDirectory() ? files(f) : st.isFile() ? [f] : [];
-  });
 }
 
 interface Seen {
@@ -353,7 +341,7 @@ test("git.clone over HTTPS with Basic auth: the credential travels as a placehol
   );
   assert.equal(readme, "private repository\n");
   // Nothing of the credential, not even the placeholder, is kept in the clone.
-  const kept = files(path.join(host.a.home ?? "", "workspace", "cloned")).filter((f) =>
+  const kept = filesUnder(path.join(host.a.home ?? "", "workspace", "cloned")).filter((f) =>
     /secret:canary|Authorization/i.test(readFileSync(f, "latin1")),
   );
   assert.deepEqual(kept, []);
@@ -436,6 +424,15 @@ test("placeholders smuggled into other fields, or malformed, are invalid input",
       "/inputs/headers/X-Key",
     ],
     ["process.run", { command: "true", cwd: "${secret:canary}" }, "/inputs/cwd"],
+    // A placeholder split across two headers, hoping something joins them later.
+    [
+      "network.http_request",
+      {
+        url: `https://127.0.0.1:${ports.https}/`,
+        headers: { "X-A": "${secret:", "X-B": "canary}" },
+      },
+      "/inputs/headers/X-A",
+    ],
   ] as const) {
     const r = await invoke(rpc, name, inputs);
     const e = r.error as { code?: number; data?: { errors?: { path: string }[] } } | undefined;
@@ -539,7 +536,7 @@ test("afterwards, no file of the appliance, no log and no answer holds the value
   assert.match(denied.stdout, /"reason":\s*"host"/);
   const home = host.a.home ?? "";
   const hits: string[] = [];
-  for (const f of files(home)) {
+  for (const f of filesUnder(home)) {
     const text = readFileSync(f).toString("latin1");
     for (const form of forms(CANARY)) if (text.includes(form)) hits.push(`${f}: ${form}`);
   }
