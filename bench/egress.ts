@@ -9,7 +9,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { AuditLog } from "../src/audit/index.js";
 import { Registry, createLogger } from "../src/core/index.js";
-import { createProxy, mintCredential, proxyAuthorization } from "../src/egress/index.js";
+import {
+  createProxy,
+  mintCredential,
+  proxyAuthorization,
+  type ProxyDeps,
+} from "../src/egress/index.js";
 import { PolicyEngine } from "../src/policy/index.js";
 
 export const pct = (xs: number[], p: number): number =>
@@ -87,14 +92,17 @@ async function throughput(s: net.Socket, bytes: number): Promise<number> {
   return bytes / 1024 / 1024 / ((performance.now() - t) / 1000);
 }
 
-export async function benchEgress(n = 500, mib = 512): Promise<string> {
-  const dir = mkdtempSync(path.join(tmpdir(), "kruxos-bench-egress-"));
-  const up = await sink();
+/**
+ * The real proxy on a loopback port with a real policy file allowing `target` and a real audit log
+ * (durable appends), as in the appliance; `extra` adds to its dependencies (interception).
+ */
+export async function startBenchProxy(
+  dir: string,
+  target: string,
+  extra: Partial<ProxyDeps> = {},
+): Promise<{ port: number; key: Buffer; close: () => Promise<void> }> {
   const policyFile = path.join(dir, "policy.yaml");
-  writeFileSync(
-    policyFile,
-    `version: 1\nnetwork: { egress: { allow: ["127.0.0.1:${up.port}"] } }\n`,
-  );
+  writeFileSync(policyFile, `version: 1\nnetwork: { egress: { allow: ["${target}"] } }\n`);
   const policy = new PolicyEngine({ files: [policyFile] });
   policy.reload();
   const audit = await AuditLog.open(path.join(dir, "audit"));
@@ -105,10 +113,24 @@ export async function benchEgress(n = 500, mib = 512): Promise<string> {
     policy,
     credentialKey: key,
     audit: async (entry, durable) => void (await audit.append(entry, { durable })),
+    ...extra,
   });
   const server = proxy.server();
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const proxyPort = (server.address() as net.AddressInfo).port;
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    key,
+    close: async () => {
+      server.close();
+      await audit.close();
+    },
+  };
+}
+
+export async function benchEgress(n = 500, mib = 512): Promise<string> {
+  const dir = mkdtempSync(path.join(tmpdir(), "kruxos-bench-egress-"));
+  const up = await sink();
+  const { port: proxyPort, key, close } = await startBenchProxy(dir, `127.0.0.1:${up.port}`);
   const who = {
     agent: "bench",
     session: "s",
@@ -134,9 +156,8 @@ export async function benchEgress(n = 500, mib = 512): Promise<string> {
   const bytes = mib * 1024 * 1024;
   const directMiBs = await throughput(await connectDirect(up.port), bytes);
   const tunnelMiBs = await throughput(await connectTunnel(proxyPort, target, auth), bytes);
-  server.close();
+  await close();
   up.server.close();
-  await audit.close();
   rmSync(dir, { recursive: true, force: true });
   return [
     `# egress proxy, loopback upstream; setup ${n} connections each, throughput ${mib} MiB one way`,

@@ -7,26 +7,22 @@
 //   intercepting proxy that places a header — a fresh connection (TLS handshake) each time, as
 //   curl and git in a sandbox make them.
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import tls from "node:tls";
-import { AuditLog } from "../src/audit/index.js";
-import { Registry, createLogger } from "../src/core/index.js";
 import {
   LeafIssuer,
   createInterceptionCa,
-  createProxy,
   mintCredential,
   proxyAuthorization,
 } from "../src/egress/index.js";
 import { placeSecrets } from "../src/egress/intercept.js";
-import { PolicyEngine } from "../src/policy/index.js";
 import { SecretResolver, Vault, placeholderNames } from "../src/vault/index.js";
-import { connectTunnel as tunnel, pct } from "./egress.js";
+import { connectTunnel as tunnel, pct, startBenchProxy } from "./egress.js";
 
 function micro(n: number, fn: () => void): number[] {
   for (let i = 0; i < Math.min(200, n); i++) fn();
@@ -151,29 +147,19 @@ export async function benchSecrets(n = 200): Promise<string> {
   });
 
   // End to end: direct, blind tunnel, intercepting proxy.
-  const policyFile = path.join(dir, "policy.yaml");
-  writeFileSync(policyFile, `version: 1\nnetwork: { egress: { allow: ["${target}"] } }\n`);
-  const policy = new PolicyEngine({ files: [policyFile] });
-  policy.reload();
-  const audit = await AuditLog.open(path.join(dir, "audit"));
-  const key = randomBytes(32);
   const ca = await createInterceptionCa("bench interception CA");
   const leaves = await LeafIssuer.create(ca);
-  const proxy = createProxy({
-    log: createLogger({ program: "bench", level: "silent" }),
-    registry: new Registry(),
-    policy,
-    credentialKey: key,
-    audit: async (entry, durable) => void (await audit.append(entry, { durable })),
+  const {
+    port: proxyPort,
+    key,
+    close,
+  } = await startBenchProxy(dir, target, {
     interception: {
       secrets: proxySecrets,
       leaf: (h) => leaves.leaf(h),
       upstreamCa: [upCa.certPem],
     },
   });
-  const server = proxy.server();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const proxyPort = (server.address() as net.AddressInfo).port;
   const blindWho = { ...who, capability: "network.dns_lookup" }; // no secret covers it: blind
   const blindAuth = proxyAuthorization(mintCredential(key, blindWho, 600_000));
   const auth = proxyAuthorization(mintCredential(key, who, 600_000));
@@ -208,9 +194,8 @@ export async function benchSecrets(n = 200): Promise<string> {
     }),
   );
   const placed = seen.slice(before).every((v) => v === value);
-  server.close();
+  await close();
   upstream.close();
-  await audit.close();
   vault.close();
   rmSync(dir, { recursive: true, force: true });
   const us = (xs: number[]) => `${pct(xs, 50).toFixed(1)} / ${pct(xs, 99).toFixed(1)}`;
