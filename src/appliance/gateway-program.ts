@@ -3,7 +3,7 @@
 // pipeline, and last the listeners. Each step's resources go on one stack, so a start that fails
 // halfway (a port in use) closes what it had opened, and close() unwinds it in reverse.
 import type { FastifyInstance } from "fastify";
-import { Counter, Gauge, Histogram, type Registry } from "../core/index.js";
+import { Counter, Gauge, Histogram, redactLogValues, type Registry } from "../core/index.js";
 import { formatProblem, openPolicyEngine } from "../policy/index.js";
 import { CapabilityRegistry, loadCapabilityDefinitions } from "../capabilities/index.js";
 import { AuditLog, type AuditEntry } from "../audit/index.js";
@@ -162,6 +162,7 @@ export function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Ru
       (v) => v.close(),
     );
     const secrets = new SecretResolver(vault);
+    redactLogValues(() => secrets.all());
     // Sandboxes and the network capabilities trust the interception CA.
     const ca = interceptionCa(vault, log);
     if (!vault.store)

@@ -2,6 +2,7 @@
 // files as the gateway and follows their reloads itself; its audit records (connections, refusals)
 // go through the gateway's intake, the log's single writer.
 import { readFileSync } from "node:fs";
+import { redactLogValues } from "../core/index.js";
 import { LeafIssuer, createProxy, type InterceptionOptions } from "../egress/index.js";
 import { SecretResolver, Vault } from "../vault/index.js";
 import { interceptionCa, proxySecrets } from "./secrets-wiring.js";
@@ -38,11 +39,13 @@ export function startProxy({ ctx, log, registry }: ProgramRuntime): Promise<Runn
       Vault.open({ file: p.vaultDb, secretsDir: p.secretsDir, keySource: m.vault.key_source }),
       (v) => v.close(),
     );
+    const resolver = new SecretResolver(vault);
+    redactLogValues(() => resolver.all());
     const ca = interceptionCa(vault, log);
     const leaves = ca ? await LeafIssuer.create(ca) : undefined;
     const interception: InterceptionOptions | undefined = vault.store
       ? {
-          secrets: proxySecrets(new SecretResolver(vault)),
+          secrets: proxySecrets(resolver),
           leaf: async (host) => {
             if (!leaves) throw new Error("no interception CA");
             return leaves.leaf(host);

@@ -10,7 +10,7 @@
 // secret itself (callers hand it the values), and imports no other subsystem.
 export { ERROR_CATALOGUE, KruxError, asKruxError, capabilityError } from "./errors.js";
 export type { CapabilityErrorData, ErrorCode, ErrorSpec, Recovery } from "./errors.js";
-export { createLogger } from "./logger.js";
+export { createLogger, redactLogValues } from "./logger.js";
 export type { Logger, LoggerOptions } from "./logger.js";
 export { writeFileAtomic, ensureDir } from "./fs.js";
 export { canonicalJson, deepFreeze } from "./canonical-json.js";
@@ -76,4 +76,4 @@ export type { AuthLimiterOptions } from "./auth-limiter.js";
 export { RefusalSampler } from "./refusal-sampler.js";
 export type { RefusalEvent, RefusalSummary, RefusalSamplerOptions } from "./refusal-sampler.js";
 export { openDatabase } from "./sqlite.js";
-export type { Db } from "./sqlite.js";
+export type { Db, DbStatement } from "./sqlite.js";

@@ -5,6 +5,8 @@ import Database from "better-sqlite3";
 import { ensureDir } from "./fs.js";
 
 export type Db = Database.Database;
+/** A prepared statement of a Db. */
+export type DbStatement = Database.Statement;
 
 export function openDatabase(file: string, opts: { readonly readonly?: boolean } = {}): Db {
   if (opts.readonly === true) {

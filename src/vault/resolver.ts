@@ -193,6 +193,11 @@ export class SecretResolver {
     );
   }
 
+  /** A redactor for every live secret's value, whoever may use it (for logs). Cached like below. */
+  all(): Redactor {
+    return this.redactor({ agent: "*", capability: "*" });
+  }
+
   /**
    * A redactor for every value that could have been placed for `use` (agent and capability; and
    * destination when given). Cached until the store changes.
@@ -208,13 +213,15 @@ export class SecretResolver {
     const key = `${use.agent}\0${use.capability}\0${use.host ?? ""}\0${use.port ?? ""}`;
     const cached = this.redactors.get(key);
     if (cached) return cached;
+    const everyone = use.agent === "*" && use.capability === "*";
     const covered = this.live().filter(
       (m) =>
-        agentMatches(m.scope, use.agent) &&
-        m.scope.capabilities.some((c) => capabilityMatches(c, use.capability)) &&
-        (use.host === undefined ||
-          use.port === undefined ||
-          hostMatches(m.scope, use.host, use.port)),
+        everyone ||
+        (agentMatches(m.scope, use.agent) &&
+          m.scope.capabilities.some((c) => capabilityMatches(c, use.capability)) &&
+          (use.host === undefined ||
+            use.port === undefined ||
+            hostMatches(m.scope, use.host, use.port))),
     );
     const redactor =
       covered.length === 0

@@ -18,6 +18,7 @@ import {
   parseHostPattern,
   type ComponentHealth,
   type Db,
+  type DbStatement,
 } from "../core/index.js";
 
 const FORMAT = "kruxos-vault/v1";
@@ -208,6 +209,7 @@ export class VaultStore {
   /** When each secret's last_used_at was last written, by name (ms). */
   private readonly touched = new Map<string, number>();
   private writes = 0;
+  private dataVersion: DbStatement | undefined;
 
   private constructor(
     private readonly db: Db,
@@ -349,8 +351,9 @@ export class VaultStore {
    * process's: caches of values or scopes compare it before they are used.
    */
   changeMark(): string {
-    const other = this.db.pragma("data_version", { simple: true }) as number;
-    return `${other}.${this.writes}`;
+    // Asked on every call (caches check it), so the statement is prepared once.
+    this.dataVersion ??= this.db.prepare("PRAGMA data_version").pluck();
+    return `${String(this.dataVersion.get())}.${this.writes}`;
   }
 
   /** Encryptions made under the current KEK (the canary, the subkey root, one wrap per version). */

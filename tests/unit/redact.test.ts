@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { test } from "node:test";
 import util from "node:util";
-import { Redactor } from "../../src/core/index.js";
+import { Redactor, createLogger, redactLogValues } from "../../src/core/index.js";
 
 const V = 's3cr3t pa$$/wörd+ä!~"(x)?>';
 const MARK = "[REDACTED:PASSWORD]";
@@ -482,4 +482,30 @@ test("a Redactor shows only names in JSON.stringify and util.inspect, never a va
     assert.equal(shown.includes(leak), false);
   }
   assert.deepEqual(JSON.parse(JSON.stringify(r)), { names: ["PASSWORD", "KEY"] });
+});
+
+test("log lines are redacted by content once a process has a vault: nested fields, messages, encodings", () => {
+  const lines: string[] = [];
+  const log = createLogger({
+    program: "t",
+    destination: { write: (l: string) => void lines.push(l) },
+  });
+  const value = "log-canary-4f1e9a7c2d";
+  redactLogValues(() => new Redactor([{ name: "k", value }]));
+  try {
+    log
+      .child({ call: "c" })
+      .info(
+        { detail: { echoed: `Bearer ${value}`, b64: Buffer.from(value).toString("base64") } },
+        `upstream said ${value}`,
+      );
+  } finally {
+    redactLogValues(undefined);
+  }
+  log.info({ after: value }, "no vault any more");
+  assert.equal(lines.length, 2);
+  assert.equal(lines[0]?.includes(value), false, String(lines[0]));
+  assert.equal(lines[0]?.includes(Buffer.from(value).toString("base64")), false, String(lines[0]));
+  assert.match(lines[0] ?? "", /\[REDACTED:k\]/);
+  assert.ok(lines[1]?.includes(value), "the hook is off once unset");
 });
