@@ -468,6 +468,9 @@ export function createInterceptor(d: InterceptDeps): {
       sessions.set(socket, s);
       const closed = once(socket, "close");
       server.emit("connection", socket);
+      // The first bytes were read (to tell TLS from plain HTTP) and put back; a plain socket's
+      // parser reads the handle directly, so the put-back bytes reach it only once it flows.
+      if (socket === client) client.resume();
       await closed;
     },
   };

@@ -4,9 +4,21 @@
 // headers, inside Basic credentials, in a body) with the refusals an agent would try to get past.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import http from "node:http";
+import net, { type AddressInfo } from "node:net";
 import path from "node:path";
 import { test } from "node:test";
+import { Registry, createLogger } from "../../src/core/index.js";
+import {
+  LeafIssuer,
+  createInterceptionCa,
+  createProxy,
+  mintCredential,
+  proxyAuthorization,
+} from "../../src/egress/index.js";
 import { placeSecrets, type ProxySecrets } from "../../src/egress/intercept.js";
+import { PolicyEngine } from "../../src/policy/index.js";
 import {
   SecretResolver,
   Vault,
@@ -210,4 +222,92 @@ test("what comes back is redacted with exactly the values that could have been p
     r.redactor({ agent: "builder", capability: "network.http_request" }).text("rotated-value-456"),
     "[REDACTED:api]",
   );
+});
+
+test("plain HTTP inside a CONNECT tunnel toward an opened-up host is placed and answered redacted", async (t) => {
+  const { dir, cleanup } = tempDir("kruxos-placement-proxy-");
+  t.after(cleanup);
+  const seen: string[] = [];
+  const up = http.createServer((q, res) => {
+    seen.push(String(q.headers["x-key"]));
+    res.end(`echo ${String(q.headers["x-key"])}`);
+  });
+  await new Promise<void>((r) => up.listen(0, "127.0.0.1", r));
+  t.after(() => up.close());
+  const target = `127.0.0.1:${(up.address() as AddressInfo).port}`;
+  const env = { KRUXOS_VAULT_KEY: randomBytes(32).toString("hex") };
+  const v = Vault.open({
+    file: path.join(dir, "vault.db"),
+    secretsDir: dir,
+    keySource: "env",
+    env,
+  });
+  t.after(() => v.close());
+  v.store?.add("k", Buffer.from("plain-tunnel-value-1"), {
+    agents: ["a"],
+    capabilities: ["process.run"],
+    hosts: [target],
+  });
+  const policyFile = path.join(dir, "policy.yaml");
+  writeFileSync(policyFile, `version: 1\nnetwork: { egress: { allow: ["${target}"] } }\n`);
+  const policy = new PolicyEngine({ files: [policyFile] });
+  policy.reload();
+  const ca = await createInterceptionCa("test CA");
+  const leaves = await LeafIssuer.create(ca);
+  const key = randomBytes(32);
+  const audit: string[] = [];
+  const proxy = createProxy({
+    log: createLogger({ program: "t", level: "silent" }),
+    registry: new Registry(),
+    policy,
+    credentialKey: key,
+    audit: async (e) => void audit.push(e.kind),
+    interception: {
+      secrets: proxySecrets(new SecretResolver(v)),
+      leaf: (h) => leaves.leaf(h),
+      upstreamCa: [],
+    },
+  });
+  const server = proxy.server();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  t.after(() => server.close());
+  const auth = proxyAuthorization(
+    mintCredential(
+      key,
+      { agent: "a", session: "s", callId: "c", capability: "process.run" },
+      60_000,
+    ),
+  );
+  const exchange = (header: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const s = net.connect((server.address() as AddressInfo).port, "127.0.0.1", () =>
+        s.write(
+          `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\nProxy-Authorization: ${auth}\r\n\r\n`,
+        ),
+      );
+      let buf = "";
+      let open = false;
+      s.on("data", (c: Buffer) => {
+        buf += c.toString("latin1");
+        if (!open && buf.includes("\r\n\r\n")) {
+          open = true;
+          buf = "";
+          s.write(
+            `GET / HTTP/1.1\r\nHost: ${target}\r\nX-Key: ${header}\r\nConnection: close\r\n\r\n`,
+          );
+        }
+      });
+      s.on("end", () => resolve(buf));
+      s.on("error", reject);
+      s.setTimeout(5000, () => reject(new Error(`no answer; got ${JSON.stringify(buf)}`)));
+    });
+  const ok = await exchange("${secret:k}");
+  assert.deepEqual(seen, ["plain-tunnel-value-1"]);
+  assert.match(ok, /echo \[REDACTED:k\]/);
+  assert.equal(ok.includes("plain-tunnel-value-1"), false);
+  const refused = await exchange("${secret:other}");
+  assert.match(refused, /^HTTP\/1\.1 403/);
+  assert.match(refused, /secret_out_of_scope/);
+  assert.equal(seen.length, 1, "the upstream saw nothing of the refused request");
+  assert.ok(audit.includes("vault.access") && audit.includes("vault.denied"), audit.join(","));
 });
