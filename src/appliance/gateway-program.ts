@@ -3,13 +3,13 @@
 // pipeline, and last the listeners. Each step's resources go on one stack, so a start that fails
 // halfway (a port in use) closes what it had opened, and close() unwinds it in reverse.
 import type { FastifyInstance } from "fastify";
-import { Counter, Gauge, Histogram, redactLogValues, type Registry } from "../core/index.js";
+import { Counter, Gauge, Histogram, type Registry } from "../core/index.js";
 import { formatProblem, openPolicyEngine } from "../policy/index.js";
 import { CapabilityRegistry, loadCapabilityDefinitions } from "../capabilities/index.js";
 import { AuditLog, type AuditEntry } from "../audit/index.js";
 import { ApprovalQueue } from "../approvals/index.js";
-import { SUBKEY_AUDIT_CHECKPOINTS, SecretResolver, Vault, deriveSubkey } from "../vault/index.js";
-import { interceptionCa } from "./secrets-wiring.js";
+import { SUBKEY_AUDIT_CHECKPOINTS, deriveSubkey } from "../vault/index.js";
+import { openProgramVault } from "./secrets-wiring.js";
 import {
   authenticateAgent,
   integrityCheck,
@@ -156,15 +156,8 @@ export function startGateway({ ctx, log, registry }: ProgramRuntime): Promise<Ru
 
     // The secret store. A key that does not open it is the vault's failing health, not a failed
     // start: /ready says why.
-    const vault = opened.add(
-      "vault",
-      Vault.open({ file: p.vaultDb, secretsDir: p.secretsDir, keySource: m.vault.key_source }),
-      (v) => v.close(),
-    );
-    const secrets = new SecretResolver(vault);
-    redactLogValues(() => secrets.all());
     // Sandboxes and the network capabilities trust the interception CA.
-    const ca = interceptionCa(vault, log);
+    const { vault, resolver: secrets, ca } = openProgramVault(ctx, log, opened);
     if (!vault.store)
       log.error(
         { event: "VaultUnavailable", detail: vault.health().detail },

@@ -2,10 +2,8 @@
 // files as the gateway and follows their reloads itself; its audit records (connections, refusals)
 // go through the gateway's intake, the log's single writer.
 import { readFileSync } from "node:fs";
-import { redactLogValues } from "../core/index.js";
 import { LeafIssuer, createProxy, type InterceptionOptions } from "../egress/index.js";
-import { SecretResolver, Vault } from "../vault/index.js";
-import { interceptionCa, proxySecrets } from "./secrets-wiring.js";
+import { openProgramVault, proxySecrets } from "./secrets-wiring.js";
 import { openPolicyEngine } from "../policy/index.js";
 import { auditThroughGateway } from "./audit-intake.js";
 import { close, listen } from "./net.js";
@@ -34,14 +32,7 @@ export function startProxy({ ctx, log, registry }: ProgramRuntime): Promise<Runn
     const refusals = opened.add("refusals", intakeRefusals(ctx, log, registry), (r) => r.close());
     // Secret placement: the proxy reads the vault itself (values never cross a socket), and
     // opens up only tunnels toward hosts a secret's scope names for the call.
-    const vault = opened.add(
-      "vault",
-      Vault.open({ file: p.vaultDb, secretsDir: p.secretsDir, keySource: m.vault.key_source }),
-      (v) => v.close(),
-    );
-    const resolver = new SecretResolver(vault);
-    redactLogValues(() => resolver.all());
-    const ca = interceptionCa(vault, log);
+    const { vault, resolver, ca } = openProgramVault(ctx, log, opened);
     const leaves = ca ? await LeafIssuer.create(ca) : undefined;
     const interception: InterceptionOptions | undefined = vault.store
       ? {

@@ -2,7 +2,7 @@
 // its key a vault secret of the appliance's own), the proxy's view of the resolver, and the CA
 // bundle sandboxes trust. Composition only: the decisions live in vault (scope) and egress
 // (placement).
-import { capabilityError, type Logger } from "../core/index.js";
+import { capabilityError, redactLogValues, type Logger } from "../core/index.js";
 import type { AuditEntry } from "../audit/index.js";
 import type { SecretInfo, SecretsPort } from "../capabilities/index.js";
 import {
@@ -11,7 +11,9 @@ import {
   type CaMaterial,
   type ProxySecrets,
 } from "../egress/index.js";
-import type { SecretMeta, SecretResolver, Vault, VaultStore } from "../vault/index.js";
+import { SecretResolver, Vault, type SecretMeta, type VaultStore } from "../vault/index.js";
+import type { ApplianceContext } from "./context.js";
+import type { Opened } from "./program-support.js";
 
 /** The vault secret holding the interception CA (certificate and key, JSON). */
 export const INTERCEPTION_CA_SECRET = "kruxos.egress-ca";
@@ -38,6 +40,31 @@ export async function ensureInterceptionCa(
     },
   );
   return true;
+}
+
+/**
+ * What a program holding the vault (the gateway, the proxy) opens: the store under the key source,
+ * its resolver, log lines redacted by content from then on, and the interception CA. A vault that
+ * cannot be opened is its failing health, not a failed start.
+ */
+export function openProgramVault(
+  ctx: ApplianceContext,
+  log: Logger,
+  opened: Opened,
+): { vault: Vault; resolver: SecretResolver; ca: CaMaterial | undefined } {
+  const p = ctx.paths;
+  const vault = opened.add(
+    "vault",
+    Vault.open({
+      file: p.vaultDb,
+      secretsDir: p.secretsDir,
+      keySource: ctx.loaded.manifest.vault.key_source,
+    }),
+    (v) => v.close(),
+  );
+  const resolver = new SecretResolver(vault);
+  redactLogValues(() => resolver.all());
+  return { vault, resolver, ca: interceptionCa(vault, log) };
 }
 
 /** The interception CA, or undefined while the vault is closed or holds none (logged). */

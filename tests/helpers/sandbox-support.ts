@@ -33,10 +33,11 @@ export function sandboxUnavailable(): string | undefined {
 
 /**
  * Host processes whose command line is exactly `cmd` (seen from outside every sandbox), after
- * giving a killed namespace a moment to be reaped; ["still running"] when some stay.
+ * giving a killed namespace up to 5 s to be reaped (a loaded 2-CPU runner has needed more than
+ * 2 s); ["still running"] when some stay.
  */
 export async function hostProcesses(cmd: string): Promise<string[]> {
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < 50; i++) {
     if (running(cmd).length === 0) return [];
     await new Promise((r) => setTimeout(r, 100));
   }

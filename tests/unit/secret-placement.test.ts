@@ -31,7 +31,8 @@ import { tempDir } from "../helpers/repo.js";
 
 const VALUE = "s3cr3t-v@lue/with&odd=chars";
 
-function vault(t: { after(fn: () => void): void }): { v: Vault; r: SecretResolver } {
+/** A fresh vault (env key) in a temporary folder, closed and removed after the test. */
+function emptyVault(t: { after(fn: () => void): void }): { v: Vault; dir: string } {
   const { dir, cleanup } = tempDir("kruxos-placement-");
   t.after(cleanup);
   const env = { KRUXOS_VAULT_KEY: randomBytes(32).toString("hex") };
@@ -42,6 +43,11 @@ function vault(t: { after(fn: () => void): void }): { v: Vault; r: SecretResolve
     env,
   });
   t.after(() => v.close());
+  return { v, dir };
+}
+
+function vault(t: { after(fn: () => void): void }): { v: Vault; r: SecretResolver } {
+  const { v } = emptyVault(t);
   const s = v.store;
   assert.ok(s, String(v.health().detail));
   s.add("api", Buffer.from(VALUE), {
@@ -225,8 +231,7 @@ test("what comes back is redacted with exactly the values that could have been p
 });
 
 test("plain HTTP inside a CONNECT tunnel toward an opened-up host is placed and answered redacted", async (t) => {
-  const { dir, cleanup } = tempDir("kruxos-placement-proxy-");
-  t.after(cleanup);
+  const { v, dir } = emptyVault(t);
   const seen: string[] = [];
   const up = http.createServer((q, res) => {
     seen.push(String(q.headers["x-key"]));
@@ -235,14 +240,6 @@ test("plain HTTP inside a CONNECT tunnel toward an opened-up host is placed and 
   await new Promise<void>((r) => up.listen(0, "127.0.0.1", r));
   t.after(() => up.close());
   const target = `127.0.0.1:${(up.address() as AddressInfo).port}`;
-  const env = { KRUXOS_VAULT_KEY: randomBytes(32).toString("hex") };
-  const v = Vault.open({
-    file: path.join(dir, "vault.db"),
-    secretsDir: dir,
-    keySource: "env",
-    env,
-  });
-  t.after(() => v.close());
   v.store?.add("k", Buffer.from("plain-tunnel-value-1"), {
     agents: ["a"],
     capabilities: ["process.run"],
