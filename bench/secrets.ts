@@ -22,6 +22,7 @@ import {
 } from "../src/egress/index.js";
 import { placeSecrets } from "../src/egress/intercept.js";
 import { SecretResolver, Vault, placeholderNames } from "../src/vault/index.js";
+import { proxySecrets as proxySecretsOf } from "../src/appliance/secrets-wiring.js";
 import { connectTunnel as tunnel, pct, startBenchProxy } from "./egress.js";
 
 function micro(n: number, fn: () => void): number[] {
@@ -122,14 +123,7 @@ export async function benchSecrets(n = 200): Promise<string> {
   });
 
   // Per request (proxy): resolve and rewrite, against nothing to place.
-  const proxySecrets = {
-    covers: (w: typeof who, h: string, p: number) =>
-      resolver.covers({ agent: w.agent, capability: w.capability, host: h, port: p }),
-    resolve: (w: typeof who, h: string, p: number, names: readonly string[]) =>
-      resolver.resolve(names, { agent: w.agent, capability: w.capability, host: h, port: p }),
-    redactor: (w: typeof who, h: string, p: number) =>
-      resolver.redactor({ agent: w.agent, capability: w.capability, host: h, port: p }),
-  };
+  const proxySecrets = proxySecretsOf(resolver);
   const headers = { host: target, "x-key": "${secret:token}", accept: "*/*" };
   const placeWith = micro(n * 10, () => {
     placeSecrets(proxySecrets, who, "127.0.0.1", upPort, "/", headers, undefined);

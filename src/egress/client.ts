@@ -16,6 +16,7 @@ import type {
 } from "../capabilities/index.js";
 import { KruxError } from "../core/index.js";
 import { proxyAuthorization } from "./credentials.js";
+import { requestPlaceholderNames } from "./intercept.js";
 
 export interface EgressClientOptions {
   /** The proxy's unix socket; preferred when set. */
@@ -36,25 +37,6 @@ export interface EgressClientOptions {
     port: number,
     names: readonly string[],
   ) => void;
-}
-
-/** `${secret:NAME}` (braces possibly percent-encoded), as the vault writes it. */
-const PLACEHOLDER = /\$(?:\{|%7[bB])secret:([A-Za-z_][A-Za-z0-9_.-]{0,63})(?:\}|%7[dD])/g;
-
-/** The secret names a request's URL, headers (and Basic credentials) and body mention. */
-function placeholderNames(url: URL, headers: Record<string, string>, body?: Uint8Array): string[] {
-  const names = new Set<string>();
-  const scan = (t: string): void => {
-    for (const m of t.matchAll(PLACEHOLDER)) names.add(m[1] as string);
-  };
-  scan(url.href);
-  for (const v of Object.values(headers)) {
-    scan(v);
-    const basic = /^\s*basic\s+([A-Za-z0-9+/]+={0,2})\s*$/i.exec(v);
-    if (basic) scan(Buffer.from(basic[1] as string, "base64").toString("utf8"));
-  }
-  if (body !== undefined) scan(Buffer.from(body).toString("utf8"));
-  return [...names];
 }
 
 const MAX_PROXY_HEAD = 16 * 1024;
@@ -267,7 +249,11 @@ export function createEgressClient(opts: EgressClientOptions): EgressClient {
     let socket: net.Socket;
     let path: string;
     // Every hop is checked, so a redirect cannot carry a placeholder to a host outside its scope.
-    const names = placeholderNames(url, headers, body);
+    const names = requestPlaceholderNames(
+      url.href,
+      headers,
+      body === undefined ? undefined : Buffer.from(body),
+    );
     if (names.length > 0 && opts.placeholders)
       opts.placeholders(
         who,

@@ -87,10 +87,13 @@ function basicInner(value: string): string | undefined {
   return PLACEHOLDER_HINT.test(inner) ? inner : undefined;
 }
 
-/** Every placeholder name in a request's path, headers (and Basic credentials) and body. */
-function namesIn(
+/**
+ * Every placeholder name in a request's target, headers (and Basic credentials) and body: what
+ * the proxy places and what the egress client checks against each hop before sending.
+ */
+export function requestPlaceholderNames(
   path: string,
-  headers: Record<string, string | string[]>,
+  headers: Readonly<Record<string, string | string[]>>,
   body?: Buffer,
 ): string[] {
   const names = new Set<string>(placeholderNames(path));
@@ -118,7 +121,7 @@ export function placeSecrets(
   headers: Record<string, string | string[]>,
   body: Buffer | undefined,
 ): Placement | SecretRefusal {
-  const names = namesIn(path, headers, body);
+  const names = requestPlaceholderNames(path, headers, body);
   if (names.length === 0) return { path, headers, body, placed: [] };
   const resolved = secrets.resolve(who, host, port, names);
   if ("reason" in resolved) return resolved;
@@ -380,7 +383,10 @@ export function createInterceptor(d: InterceptDeps): {
       ALPNProtocols: ["http/1.1"],
     });
     t.on("error", () => t.destroy());
+    // An upstream that never finishes its handshake fails this request instead of holding it.
+    t.setTimeout(d.connectTimeoutMs, () => t.destroy(new Error("TLS handshake timed out")));
     await once(t, "secureConnect");
+    t.setTimeout(0);
     return t;
   }
 
@@ -450,6 +456,8 @@ export function createInterceptor(d: InterceptDeps): {
 
   return {
     async adopt(client, head, s) {
+      // An opened-up tunnel is bounded like a blind one: silent for idleTimeoutMs, it closes.
+      client.setTimeout(d.idleTimeoutMs, () => client.destroy());
       const first = head.length > 0 ? head : await firstChunk(client);
       if (first === undefined) return;
       client.unshift(first);

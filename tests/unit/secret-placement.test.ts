@@ -17,7 +17,8 @@ import {
   mintCredential,
   proxyAuthorization,
 } from "../../src/egress/index.js";
-import { placeSecrets, type ProxySecrets } from "../../src/egress/intercept.js";
+import { placeSecrets } from "../../src/egress/intercept.js";
+import { proxySecrets } from "../../src/appliance/secrets-wiring.js";
 import { PolicyEngine } from "../../src/policy/index.js";
 import {
   SecretResolver,
@@ -86,16 +87,6 @@ const who = {
   callId: "call-1",
   capability: "network.http_request",
 };
-
-function proxySecrets(r: SecretResolver): ProxySecrets {
-  return {
-    covers: (w, h, p) => r.covers({ agent: w.agent, capability: w.capability, host: h, port: p }),
-    resolve: (w, h, p, names) =>
-      r.resolve(names, { agent: w.agent, capability: w.capability, host: h, port: p }),
-    redactor: (w, h, p) =>
-      r.redactor({ agent: w.agent, capability: w.capability, host: h, port: p }),
-  };
-}
 
 test("placeholders: found plainly and percent-encoded; near-misses are malformed, never silently literal", () => {
   assert.deepEqual(placeholderNames("a ${secret:x} b $%7Bsecret:y%7D c ${secret:x}"), ["x", "y"]);
